@@ -315,7 +315,12 @@ def _read_gcp(r: _Reader, project: Optional[str]) -> Optional[GcpSettings]:
             "(or `pulumi config set profile local` for Kestra without GCP)"
         )
         return None
-    if not _PROJECT_ID.match(project):
+    if project.startswith("REPLACE"):
+        r.problems.append(
+            "gcp:project: still the example placeholder from Pulumi.dev.yaml — "
+            "run `pulumi config set gcp:project <your-project-id>`"
+        )
+    elif not _PROJECT_ID.match(project):
         r.problems.append(
             f"gcp:project: {project!r} is not a project id (6-30 lowercase letters, digits, hyphens)"
         )

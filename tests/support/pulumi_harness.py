@@ -9,6 +9,7 @@ cannot slip in untested.
 
 from __future__ import annotations
 
+import base64
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ PROJECT = "kestra-gcp"
 # Pulumi's wire marker for a secret value (sdk/python/lib/pulumi/runtime/rpc.py).
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
+
+# What the mocked service account key answers as privateKey (base64 of a JSON key, like GCP's).
+MOCK_PRIVATE_KEY = base64.b64encode(
+    json.dumps({"type": "service_account", "private_key": "-----MOCK KEY-----"}).encode()
+).decode()
 
 GCS_SERVICE_AGENT = "service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
 
@@ -115,10 +121,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["member"] = f"serviceAccount:{outputs['email']}"
             outputs["name"] = f"projects/{project}/serviceAccounts/{outputs['email']}"
         elif args.typ == "gcp:serviceaccount/key:Key":
-            key_json = json.dumps({"type": "service_account", "private_key": "mock"})
-            import base64
-
-            outputs["privateKey"] = base64.b64encode(key_json.encode()).decode()
+            outputs["privateKey"] = MOCK_PRIVATE_KEY
         elif args.typ == "gcp:storage/bucket:Bucket":
             outputs["url"] = f"gs://{args.inputs['name']}"
             outputs["selfLink"] = f"https://www.googleapis.com/storage/v1/b/{args.inputs['name']}"

@@ -1,0 +1,76 @@
+"""kestra-gcp: the Kestra-on-GCP walkthrough as one Pulumi program.
+
+Only wiring: read the config once, build each component in dependency order, export the outputs
+CI reads with `pulumi stack output --json`. What each piece does is documented in its module.
+"""
+
+import pulumi
+
+from infra.bigquery import BigQueryArgs, BigQueryDatasets
+from infra.config import load_config
+from infra.events import EventsArgs, UploadEvents
+from infra.identity import IdentityArgs, KestraIdentity
+from infra.services import ProjectServices, ProjectServicesArgs
+from infra.storage import Storage, StorageArgs
+
+config = load_config()
+pulumi.export("profile", config.profile)
+
+if config.gcp is not None:
+    gcp_cfg = config.gcp
+    services = ProjectServices("services", ProjectServicesArgs(project=gcp_cfg.project))
+    storage = Storage(
+        "storage",
+        StorageArgs(
+            project=gcp_cfg.project,
+            location=gcp_cfg.region,
+            bucket_name=gcp_cfg.bucket_name,
+            folders=gcp_cfg.bucket_folders,
+            labels=gcp_cfg.labels,
+            keep_data=gcp_cfg.keep_data,
+            depends_on=services.services,
+        ),
+    )
+    bigquery = BigQueryDatasets(
+        "bigquery",
+        BigQueryArgs(
+            project=gcp_cfg.project,
+            location=gcp_cfg.region,
+            dataset_ids=gcp_cfg.dataset_ids,
+            labels=gcp_cfg.labels,
+            keep_data=gcp_cfg.keep_data,
+            depends_on=services.services,
+        ),
+    )
+    events = UploadEvents(
+        "events",
+        EventsArgs(
+            project=gcp_cfg.project,
+            bucket_name=storage.bucket_name,
+            topic_name=gcp_cfg.topic_name,
+            subscription_name=gcp_cfg.subscription_name,
+            labels=gcp_cfg.labels,
+            depends_on=services.services,
+        ),
+    )
+    identity = KestraIdentity(
+        "identity",
+        IdentityArgs(
+            project=gcp_cfg.project,
+            account_id=gcp_cfg.service_account_id,
+            iam_mode=gcp_cfg.iam_mode,
+            bucket_name=storage.bucket_name,
+            bucket_object_role=gcp_cfg.bucket_object_role,
+            dataset_ids=bigquery.dataset_ids,
+            subscription_id=events.subscription_id,
+            depends_on=services.services,
+        ),
+    )
+    pulumi.export("project", gcp_cfg.project)
+    pulumi.export("region", gcp_cfg.region)
+    pulumi.export("bucketName", storage.bucket_name)
+    pulumi.export("bucketUrl", storage.bucket_url)
+    pulumi.export("datasetIds", bigquery.dataset_ids)
+    pulumi.export("serviceAccountEmail", identity.email)
+    pulumi.export("topicId", events.topic_id)
+    pulumi.export("subscriptionId", events.subscription_id)
