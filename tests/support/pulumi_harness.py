@@ -263,6 +263,8 @@ def run_stack(
     except BaseException as exc:  # noqa: BLE001
         error = error or exc
     if error is not None:
+        # Lets tests prove that a failing program declared nothing before failing.
+        error.registered = list(monitor.registered)  # type: ignore[attr-defined]
         raise error
 
     outputs: dict[str, Any] = {}

@@ -1,0 +1,153 @@
+"""Stack config: defaults, profiles, and errors that name the key before any resource exists."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pulumi.runtime import config as runtime_config
+
+from infra import config as config_module
+from infra.config import ConfigError, bucket_name_problem, kestra_password_problem, load_config
+from tests.support.pulumi_harness import REPO_ROOT, run_stack
+
+GOOD = {"gcp:project": "acme-data-123"}
+
+
+def _config_error(config, secret_keys=()):
+    with pytest.raises(ConfigError) as info:
+        run_stack(config, secret_keys=secret_keys)
+    assert info.value.registered == [], "resources were declared before the config was validated"
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "config, key, fragment",
+    [
+        ({"kestra-gcp:profile": "gcp"}, "gcp:project", "required for the gcp profile"),
+        ({"gcp:project": "Bad_Project"}, "gcp:project", "is not a project id"),
+        ({"gcp:project": "REPLACE-WITH-YOUR-PROJECT-ID"}, "gcp:project", "placeholder"),
+        ({**GOOD, "gcp:region": "Europe West"}, "gcp:region", "is not a region"),
+        ({**GOOD, "kestra-gcp:bucketName": "My_Bucket"}, "kestra-gcp:bucketName", "lowercase"),
+        ({**GOOD, "kestra-gcp:bucketName": "google-data"}, "kestra-gcp:bucketName", "google"),
+        ({**GOOD, "kestra-gcp:bucketName": "ab"}, "kestra-gcp:bucketName", "3 to 63"),
+        ({**GOOD, "kestra-gcp:bucketName": "192.168.1.10"}, "kestra-gcp:bucketName", "IP address"),
+        ({**GOOD, "kestra-gcp:iamMode": "admin"}, "kestra-gcp:iamMode", "least-privilege, guide"),
+        ({**GOOD, "kestra-gcp:bucketObjectRole": "roles/storage.admin"}, "kestra-gcp:bucketObjectRole", "not one of"),
+        ({**GOOD, "kestra-gcp:keepData": "yes"}, "kestra-gcp:keepData", "true or false"),
+        ({**GOOD, "kestra-gcp:labels": '{"Team": "x"}'}, "kestra-gcp:labels", "label rules"),
+        ({"kestra-gcp:profile": "cloud"}, "kestra-gcp:profile", "auto, gcp, local"),
+        ({"kestra-gcp:uiPort": "80800"}, "kestra-gcp:uiPort", "outside"),
+        ({"kestra-gcp:managementPort": "8080"}, "kestra-gcp:managementPort", "must differ"),
+        ({"kestra-gcp:hostAddress": "localhost"}, "kestra-gcp:hostAddress", "not an IP address"),
+        ({"kestra-gcp:kestraVersion": "v1.1.7 latest"}, "kestra-gcp:kestraVersion", "image tag"),
+        ({"kestra-gcp:kestraUsername": "admin"}, "kestra-gcp:kestraUsername", "email"),
+        ({"kestra-gcp:kestraUrl": "kestra.internal:8080"}, "kestra-gcp:kestraUrl", "http(s) URL"),
+        ({"kestra-gcp:kestraUrl": "https://kestra.example.com"}, "kestra-gcp:kestraPassword", "required with kestraUrl"),
+        ({"kestra-gcp:gitRepositoryUrl": "git@github.com:x/y"}, "kestra-gcp:gitRepositoryUrl", "http(s) URL"),
+    ],
+)
+def test_bad_config_names_the_key_and_creates_nothing(config, key, fragment):
+    message = _config_error(config)
+    line = next((l for l in message.splitlines() if key + ":" in l), None)
+    assert line is not None, message
+    assert fragment in line, line
+
+
+def test_every_problem_is_reported_at_once():
+    message = _config_error({"gcp:project": "acme-data-123", "kestra-gcp:iamMode": "x", "kestra-gcp:bucketName": "A"})
+    assert "kestra-gcp:iamMode" in message and "kestra-gcp:bucketName" in message
+
+
+def test_secrets_must_be_encrypted_and_are_never_echoed():
+    message = _config_error({"kestra-gcp:kestraPassword": "Sup3rSecretPw"})
+    assert "pulumi config set --secret kestraPassword" in message
+    assert "Sup3rSecretPw" not in message
+
+
+def test_weak_password_rejected_without_echoing_it():
+    message = _config_error({"kestra-gcp:kestraPassword": "weakpass"}, secret_keys=("kestra-gcp:kestraPassword",))
+    assert "kestra-gcp:kestraPassword: must contain upper-case" in message
+    assert "weakpass" not in message
+
+
+@pytest.mark.parametrize("name", ["my-bucket", "a.b.c", "abc", "x" * 63, "data_lake-01"])
+def test_valid_bucket_names(name):
+    assert bucket_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", ["-abc", "abc-", "ab", "x" * 64, "a..b", "goog-x", "my-google", "a b", "ABC"])
+def test_invalid_bucket_names(name):
+    assert bucket_name_problem(name)
+
+
+@pytest.mark.parametrize("password, ok", [("Abcdefg1", True), ("abcdefg1", False), ("ABCDEFG1", False), ("Abcdefgh", False), ("Ab1", False)])
+def test_kestra_password_rule(password, ok):
+    assert (kestra_password_problem(password) is None) is ok
+
+
+def _load(values, secret_keys=()):
+    runtime_config.set_all_config(dict(values), secret_keys=list(secret_keys))
+    return load_config(stack="dev")
+
+
+def test_auto_profile_follows_gcp_project():
+    assert _load({}).profile == "local" and _load({}).gcp is None
+    gcp = _load(GOOD)
+    assert gcp.profile == "gcp" and gcp.gcp.bucket_name == "acme-data-123-kestra"
+    assert _load({**GOOD, "kestra-gcp:profile": "local"}).gcp is None
+
+
+def test_external_kestra_has_no_docker_settings():
+    cfg = _load(
+        {"kestra-gcp:kestraUrl": "https://kestra.example.com", "kestra-gcp:kestraPassword": "Abcdefg12"},
+        secret_keys=("kestra-gcp:kestraPassword",),
+    )
+    assert cfg.docker is None and cfg.access.external_url == "https://kestra.example.com"
+
+
+def test_docker_defaults():
+    docker = _load({}).docker
+    assert docker.kestra_image == "kestra/kestra:v1.1.7"
+    assert docker.host_address == "127.0.0.1"
+    assert (docker.ui_port, docker.management_port) == (8080, 8081)
+    assert docker.public_url == "http://localhost:8080"
+
+
+def _declared():
+    return yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+
+
+def test_pulumi_yaml_declares_exactly_the_keys_the_program_reads(monkeypatch):
+    read = set()
+    real = config_module.get_config
+
+    def recording(key):
+        read.add(key)
+        return real(key)
+
+    monkeypatch.setattr(config_module, "get_config", recording)
+    _load({**GOOD, "kestra-gcp:kestraUrl": "https://k.example.com", "kestra-gcp:kestraPassword": "Abcdefg12"},
+          secret_keys=("kestra-gcp:kestraPassword",))
+    _load(GOOD)  # the Docker branch
+    own = {k.split(":", 1)[1] for k in read if k.startswith("kestra-gcp:")}
+    assert own == set(_declared())
+
+
+def test_pulumi_yaml_defaults_match_the_code():
+    declared = _declared()
+    defaults = {f"kestra-gcp:{k}": str(v["default"]).lower() if isinstance(v["default"], bool) else str(v["default"])
+                for k, v in declared.items() if "default" in v}
+    assert _load({**GOOD, **defaults}) == _load(GOOD)
+    for key, spec in declared.items():
+        assert spec.get("description"), f"Pulumi.yaml: config {key} has no description"
+        if spec.get("secret"):
+            assert "default" not in spec, f"Pulumi.yaml: secret {key} must not have a default"
+
+
+def test_example_stack_file_is_complete_but_needs_a_real_project():
+    example = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    assert example["gcp:region"] == "europe-west2"
+    message = _config_error(example)
+    assert "placeholder" in message
+    run = run_stack({**example, "gcp:project": "acme-data-123"})
+    assert run.outputs["region"] == "europe-west2"
