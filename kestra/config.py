@@ -1,0 +1,186 @@
+"""Kestra's own configuration, rendered from plain values: no Pulumi, no I/O.
+
+`render_kestra_configuration(settings)` returns the YAML that goes into the container's
+``KESTRA_CONFIGURATION`` variable: the Postgres datasource, Postgres repository and queue, local
+internal storage, the tasks' temporary directory, basic auth, Kestra's public URL and — only when a
+Gemini API key is given — the AI copilot. The shape follows Kestra's own ``docker-compose.yml``
+(kestra-io/kestra); the AI keys follow ``GeminiConfiguration`` / ``GeminiAiService``
+(``kestra.ai.type: gemini``, ``kestra.ai.gemini.api-key``, ``kestra.ai.gemini.model-name``).
+
+`secret_env(...)` returns the ``SECRET_<NAME>=<base64>`` entries Kestra OSS reads with
+``{{ secret('NAME') }}``.
+
+Values are validated before anything is rendered. A `ValueError` names the offending field and
+never echoes a value, so a mistyped password cannot end up in a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Mapping, Optional
+from urllib.parse import urlparse
+
+import yaml
+
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class KestraSettings:
+    """Everything `render_kestra_configuration` needs, as plain values (secrets in plaintext)."""
+
+    postgres_password: str
+    basic_auth_username: str
+    basic_auth_password: str
+    public_url: str
+    postgres_host: str = "postgres"  # the Postgres container's network alias
+    postgres_port: int = 5432
+    postgres_db: str = "kestra"
+    postgres_user: str = "kestra"
+    storage_path: str = "/app/storage"
+    tmp_dir: str = "/tmp/kestra-wd/tmp"
+    gemini_api_key: Optional[str] = None  # None or "" → no AI block at all
+    gemini_model: str = DEFAULT_GEMINI_MODEL
+
+
+def basic_auth_username_problem(username: str) -> Optional[str]:
+    """Kestra ignores a basic-auth username that is not an email address."""
+    return None if _EMAIL.match(username or "") else "must be an email address"
+
+
+def basic_auth_password_problem(password: str) -> Optional[str]:
+    """Kestra ignores basic-auth passwords shorter than 8 or missing a character class."""
+    password = password or ""
+    if len(password) < 8:
+        return "must be at least 8 characters"
+    if not re.search(r"[A-Z]", password) or not re.search(r"[a-z]", password):
+        return "must contain upper-case and lower-case letters"
+    if not re.search(r"[0-9]", password):
+        return "must contain a digit"
+    return None
+
+
+def validate_settings(settings: KestraSettings) -> None:
+    """Raises ValueError listing every invalid field by name (values are never included)."""
+    problems: list[str] = []
+
+    def check(field_name: str, problem: Optional[str]) -> None:
+        if problem:
+            problems.append(f"{field_name}: {problem}")
+
+    check("basic_auth_username", basic_auth_username_problem(settings.basic_auth_username))
+    check("basic_auth_password", basic_auth_password_problem(settings.basic_auth_password))
+    check("postgres_password", None if settings.postgres_password else "must not be empty")
+    url = urlparse(settings.public_url or "")
+    check(
+        "public_url",
+        None if url.scheme in ("http", "https") and url.netloc else "must be an http(s) URL",
+    )
+    check(
+        "postgres_host",
+        None if _HOSTNAME.match(settings.postgres_host or "") else "must be a host name",
+    )
+    port_ok = isinstance(settings.postgres_port, int) and 0 < settings.postgres_port < 65536
+    check("postgres_port", None if port_ok else "must be a port number")
+    for name in ("postgres_db", "postgres_user"):
+        value = getattr(settings, name)
+        check(name, None if _IDENTIFIER.match(value or "") else "must be a plain SQL identifier")
+    for name in ("storage_path", "tmp_dir"):
+        value = getattr(settings, name)
+        check(name, None if (value or "").startswith("/") else "must be an absolute path")
+    if settings.gemini_api_key:
+        check("gemini_model", None if (settings.gemini_model or "").strip() else "must not be empty")
+    if problems:
+        raise ValueError("invalid Kestra settings: " + "; ".join(problems))
+
+
+def kestra_configuration(settings: KestraSettings) -> dict:
+    """The configuration as a mapping (validated); `render_kestra_configuration` dumps it."""
+    validate_settings(settings)
+    kestra: dict = {
+        "server": {
+            "basic-auth": {
+                "username": settings.basic_auth_username,
+                "password": settings.basic_auth_password,
+            }
+        },
+        "repository": {"type": "postgres"},
+        "queue": {"type": "postgres"},
+        "storage": {"type": "local", "local": {"base-path": settings.storage_path}},
+        "tasks": {"tmp-dir": {"path": settings.tmp_dir}},
+        # Kestra builds the links in notifications and the UI from this; the trailing slash is
+        # what its own docker-compose uses.
+        "url": settings.public_url.rstrip("/") + "/",
+    }
+    if settings.gemini_api_key:
+        kestra["ai"] = {
+            "type": "gemini",
+            "gemini": {"model-name": settings.gemini_model, "api-key": settings.gemini_api_key},
+        }
+    return {
+        "datasources": {
+            "postgres": {
+                "url": (
+                    f"jdbc:postgresql://{settings.postgres_host}:{settings.postgres_port}"
+                    f"/{settings.postgres_db}"
+                ),
+                "driverClassName": "org.postgresql.Driver",
+                "username": settings.postgres_user,
+                "password": settings.postgres_password,
+            }
+        },
+        "kestra": kestra,
+    }
+
+
+def render_kestra_configuration(settings: KestraSettings) -> str:
+    """The ``KESTRA_CONFIGURATION`` YAML. PyYAML quotes whatever a password contains."""
+    return yaml.safe_dump(
+        kestra_configuration(settings),
+        sort_keys=False,
+        default_flow_style=False,
+        width=1_000_000,  # never fold a long value onto several lines
+    )
+
+
+def secret_env(
+    plaintext: Optional[Mapping[str, str]] = None,
+    base64_encoded: Optional[Mapping[str, str]] = None,
+) -> list[str]:
+    """``SECRET_<NAME>=<base64>`` entries, sorted by name.
+
+    `plaintext` values are base64-encoded here. `base64_encoded` values are passed unchanged —
+    a GCP service account key's ``private_key`` already is base64 of the JSON key, and encoding
+    it twice would hand flows base64 instead of JSON. Names must be upper-case
+    (``[A-Z][A-Z0-9_]*``) and appear only once across both mappings.
+    """
+    plaintext = dict(plaintext or {})
+    base64_encoded = dict(base64_encoded or {})
+    problems: list[str] = []
+    for name in sorted(set(plaintext) & set(base64_encoded)):
+        problems.append(f"{name}: given both as plaintext and as base64")
+    entries: dict[str, str] = {}
+    for name, value in plaintext.items():
+        entries[name] = base64.b64encode((value or "").encode("utf-8")).decode("ascii")
+    for name, value in base64_encoded.items():
+        try:
+            base64.b64decode(value or "", validate=True)
+        except (binascii.Error, ValueError):
+            problems.append(f"{name}: is not valid base64")
+        entries[name] = value
+    for name, value in entries.items():
+        if not _SECRET_NAME.match(name):
+            problems.append(f"{name!r}: secret names are upper-case letters, digits and '_'")
+        elif not value:
+            problems.append(f"{name}: is empty")
+    if problems:
+        raise ValueError("invalid Kestra secrets: " + "; ".join(problems))
+    return [f"SECRET_{name}={entries[name]}" for name in sorted(entries)]
