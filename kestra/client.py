@@ -1,0 +1,592 @@
+"""A small HTTP client for the parts of Kestra 1.1's REST API that kestra-gcp uses.
+
+`KestraClient` speaks to ``{url}/api/v1/{tenant}/...`` with basic auth. It covers flows,
+namespace files, the KV store, dashboards and executions, and turns every failure into one
+exception family (`KestraApiError`) carrying the HTTP status, the object concerned and Kestra's
+own message. It knows nothing of Pulumi and keeps no state besides one `requests.Session`, made
+on first use and closed by `close()` (or the ``with`` block).
+
+Retries: connection errors, resets and 502/503/504 are retried with urllib3's `Retry`, mounted on
+a requests `HTTPAdapter`, until a wall-clock deadline (120 s by default) runs out — long enough
+for a Kestra container that is still booting. POST and PUT are retried too: every write here is
+safe to repeat (a create that already happened is adopted by the caller, an upload or KV put
+overwrites with the same bytes, a delete of a missing object is "gone"). The one exception is
+triggering an execution, which is only retried when the request certainly did not run
+(connection refused, or a 503).
+
+Endpoints follow Kestra's webserver controllers (FlowController, NamespaceFileController,
+KVController, DashboardController, ExecutionController) and its global ErrorController, whose
+error bodies are Micronaut ``JsonError``: ``{"message": ..., "_embedded": {"errors": [{"message",
+"path"}]}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import time
+from typing import Any, Iterable, Optional, Union
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
+
+DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds for one attempt
+DEFAULT_DEADLINE = 120.0  # seconds of retrying before giving up on one call
+RETRY_STATUSES = frozenset({502, 503, 504})  # what a booting Kestra or its proxy answers
+YAML = "application/x-yaml"
+
+# Kestra's KV key rule (KVStore.validateKey, message seen in KVControllerTest.illegalKey).
+KV_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+
+
+class KestraApiError(Exception):
+    """A call to Kestra failed.
+
+    `status` is the HTTP status (None when no answer came back), `obj` names what was being
+    handled (``flow dev.testing/hello``, ``kv gcp.ecommerce/GCS_BUCKET``), `message` says what
+    went wrong and `detail` is Kestra's own text (the Micronaut ``message`` and embedded errors,
+    or the constraints of a validation). `str()` is one readable line; it never contains the
+    password nor a KV value, which are scrubbed from Kestra's text before it is stored here.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        obj: str = "",
+        status: Optional[int] = None,
+        detail: str = "",
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.message = message
+        self.obj = obj
+        self.status = status
+        self.detail = detail
+        self.method = method
+        self.path = path
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = f"{self.obj}: " if self.obj else ""
+        http = f" (HTTP {self.status} on {self.method} {self.path})" if self.status else ""
+        if not self.status and self.method:
+            http = f" ({self.method} {self.path})"
+        detail = f": {self.detail}" if self.detail and self.detail not in self.message else ""
+        return f"{where}{self.message}{detail}{http}"
+
+    @property
+    def already_exists(self) -> bool:
+        """True for Kestra's answer to creating an object that exists (422, "already exists")."""
+        return self.status in (409, 422) and "already exists" in f"{self.message} {self.detail}"
+
+
+class KestraNotFound(KestraApiError):
+    """Kestra answered 404: the object (or the flow to execute) does not exist."""
+
+
+class KestraAuthError(KestraApiError):
+    """Kestra answered 401 or 403: wrong or missing basic-auth credentials."""
+
+
+class KestraUnavailable(KestraApiError):
+    """No usable answer before the deadline: connection refused or reset, timeouts, 502/503/504."""
+
+
+class KestraValidationError(KestraApiError):
+    """Kestra's validate endpoint reported constraints; `detail` holds them verbatim."""
+
+
+class _DeadlineExceeded(MaxRetryError):
+    """Raised by `_DeadlineRetry` once the call's deadline has passed."""
+
+
+class _DeadlineRetry(Retry):
+    """urllib3 `Retry` bounded by a wall-clock deadline rather than by a count.
+
+    `deadline_at` is a `time.monotonic()` value; a failure after it ends the call, and no sleep
+    (backoff or Retry-After) runs past it. Counts are set high by the caller, so the deadline is
+    what stops a call that keeps failing.
+    """
+
+    deadline_at: Optional[float] = None
+
+    def new(self, **kw: Any) -> "_DeadlineRetry":
+        retry = super().new(**kw)
+        retry.deadline_at = self.deadline_at
+        return retry
+
+    def _remaining(self) -> float:
+        if self.deadline_at is None:
+            return float("inf")
+        return max(0.0, self.deadline_at - time.monotonic())
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if self._remaining() <= 0:
+            raise _DeadlineExceeded(_pool, url, error)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def get_backoff_time(self) -> float:
+        return min(super().get_backoff_time(), self._remaining())
+
+    def get_retry_after(self, response) -> Optional[float]:
+        after = super().get_retry_after(response)
+        return None if after is None else min(after, self._remaining())
+
+
+def _strip_userinfo(url: str) -> str:
+    """The URL without ``user:password@``, so it can appear in messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _seg(value: str) -> str:
+    """One URL path segment, percent-encoded (namespaces and ids are plain, but never trust)."""
+    return quote(str(value), safe="")
+
+
+def kestra_message(response: requests.Response) -> str:
+    """Kestra's own text for an error answer.
+
+    Reads Micronaut's ``message`` and ``_embedded.errors[].message`` (adding each embedded message
+    not already in the main one, with its ``path``), the RFC 9457 ``detail``/``errors[].detail``
+    that later Kestra versions send, or else the start of the raw body.
+    """
+    text = response.text or ""
+    try:
+        body = response.json()
+    except ValueError:
+        return text.strip()[:500]
+    if not isinstance(body, dict):
+        return json.dumps(body)[:500]
+    parts: list[str] = []
+    main = body.get("message") or body.get("detail") or body.get("title") or ""
+    if main:
+        parts.append(str(main))
+    embedded = (body.get("_embedded") or {}).get("errors") or body.get("errors") or []
+    for err in embedded if isinstance(embedded, list) else []:
+        if not isinstance(err, dict):
+            continue
+        msg = err.get("message") or err.get("detail") or ""
+        if msg and msg not in main:
+            path = err.get("path")
+            parts.append(f"{path}: {msg}" if path else str(msg))
+    return "; ".join(parts) or text.strip()[:500]
+
+
+def validation_problems(results: Any) -> list[str]:
+    """The errors in a validate answer (flows: a list, dashboards: one object).
+
+    Kestra 1.1 reports an invalid document with a non-empty ``constraints`` string; later
+    versions use an ``errors`` list. Warnings, infos and deprecations are not errors.
+    """
+    items = results if isinstance(results, list) else [results]
+    problems: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if item.get("constraints"):
+            problems.append(str(item["constraints"]))
+        for err in item.get("errors") or []:
+            msg = err.get("message") or err.get("detail") if isinstance(err, dict) else err
+            if msg:
+                problems.append(str(msg))
+    return problems
+
+
+class KestraClient:
+    """Calls Kestra's REST API for one tenant with basic auth.
+
+    `timeout` is ``(connect, read)`` seconds for one attempt; `deadline` bounds the time spent
+    retrying one call; `backoff_factor` scales the pause between attempts (urllib3: 0, f*2, f*4,
+    ... capped at 5 s). A client is meant for one thread at a time; make one per operation.
+    It does not cache anything and does not follow redirects to other hosts.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        tenant: str = "main",
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        if not url or not str(url).startswith(("http://", "https://")):
+            raise ValueError(f"Kestra URL must start with http:// or https://, got {url!r}")
+        self.url = _strip_userinfo(str(url)).rstrip("/")
+        self.username = username
+        self._password = password
+        self.tenant = tenant or "main"
+        self.timeout = timeout
+        self.deadline = float(deadline)
+        self.backoff_factor = backoff_factor
+        self._session: Optional[requests.Session] = None
+        self._adapter: Optional[HTTPAdapter] = None
+
+    def __repr__(self) -> str:
+        return f"KestraClient(url={self.url!r}, username={self.username!r}, tenant={self.tenant!r})"
+
+    def __enter__(self) -> "KestraClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the pooled connections; the client can still be used afterwards."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._adapter = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _http(self) -> tuple[requests.Session, HTTPAdapter]:
+        if self._session is None:
+            session = requests.Session()
+            session.auth = (self.username, self._password)
+            session.headers["Accept"] = "application/json"
+            adapter = HTTPAdapter(max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._session, self._adapter = session, adapter
+        assert self._adapter is not None
+        return self._session, self._adapter
+
+    def _retry(self, repeatable: bool) -> _DeadlineRetry:
+        # A fresh Retry per call: the deadline starts now. Counts are large on purpose.
+        retry = _DeadlineRetry(
+            total=1000,
+            connect=1000,
+            read=1000 if repeatable else 0,
+            status=1000,
+            other=0,
+            redirect=0,
+            allowed_methods=None,  # every method: see the module docstring
+            status_forcelist=RETRY_STATUSES if repeatable else frozenset({503}),
+            backoff_factor=self.backoff_factor,
+            backoff_max=5.0,
+            raise_on_status=False,
+            raise_on_redirect=False,
+            respect_retry_after_header=True,
+        )
+        retry.deadline_at = time.monotonic() + self.deadline
+        return retry
+
+    def _scrub(self, text: str, secrets: Iterable[str]) -> str:
+        for secret in [self._password, *secrets]:
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, "***")
+        return text
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        obj: str,
+        *,
+        params: Optional[dict] = None,
+        data: Any = None,
+        files: Any = None,
+        content_type: Optional[str] = None,
+        repeatable: bool = True,
+        secrets: Iterable[str] = (),
+        ok_statuses: Iterable[int] = (),
+    ) -> requests.Response:
+        """One API call under `/api/v1/{tenant}`; raises `KestraApiError` unless 2xx."""
+        session, adapter = self._http()
+        api_path = f"/api/v1/{_seg(self.tenant)}/{path.lstrip('/')}"
+        headers = {"Content-Type": content_type} if content_type else {}
+        adapter.max_retries = self._retry(repeatable)
+        secrets = tuple(secrets)
+        try:
+            response = session.request(
+                method,
+                self.url + api_path,
+                params=params,
+                data=data,
+                files=files,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            cause = exc.args[0] if exc.args else None
+            reason = getattr(cause, "reason", None) or cause or exc
+            if isinstance(cause, _DeadlineExceeded):
+                message = f"Kestra at {self.url} gave no answer within {self.deadline:g} s of retrying"
+            elif repeatable:
+                message = f"Kestra at {self.url} could not be reached"
+            else:
+                message = (
+                    f"Kestra at {self.url} could not be reached; the request was not retried "
+                    "because it may already have run"
+                )
+            raise KestraUnavailable(
+                message,
+                obj=obj,
+                detail=self._scrub(f"{type(reason).__name__}: {reason}", secrets),
+                method=method,
+                path=api_path,
+            ) from None
+        status = response.status_code
+        if 200 <= status < 300 or status in ok_statuses:
+            return response
+        detail = self._scrub(kestra_message(response), secrets)
+        common = dict(obj=obj, status=status, detail=detail, method=method, path=api_path)
+        if status == 404:
+            raise KestraNotFound("not found", **common)
+        if status in (401, 403):
+            raise KestraAuthError(
+                f"Kestra refused the credentials of user {self.username!r} "
+                "(check the basic-auth username and password)",
+                **common,
+            )
+        if status in RETRY_STATUSES:
+            raise KestraUnavailable(
+                f"Kestra at {self.url} still answered {status} after {self.deadline:g} s of retrying",
+                **common,
+            )
+        if status == 422:
+            raise KestraApiError("Kestra rejected the request", **common)
+        raise KestraApiError(f"unexpected answer {status} {response.reason}", **common)
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        return response.json() if response.content else None
+
+    # -- flows ------------------------------------------------------------------------------
+
+    def validate_flow(self, source: str, *, name: str = "flow.yaml") -> list[dict]:
+        """``POST /flows/validate`` and return Kestra's list of results (always HTTP 200).
+
+        Sends the flow as one multipart file (part ``flows``) rather than a YAML body: the YAML
+        variant splits the body on lines starting with ``---``, which would cut a flow whose
+        description or SQL holds such a line.
+        """
+        response = self._request(
+            "POST",
+            "flows/validate",
+            f"flow {name}",
+            files={"flows": (posixpath.basename(name) or "flow.yaml", source.encode(), YAML)},
+        )
+        return self._json(response) or []
+
+    def check_flow(self, source: str, *, obj: str, name: str = "flow.yaml") -> None:
+        """Validates a flow server-side; raises `KestraValidationError` with the constraints."""
+        problems = validation_problems(self.validate_flow(source, name=name))
+        if problems:
+            raise KestraValidationError("Kestra reports the flow invalid", obj=obj, detail="; ".join(problems))
+
+    def create_flow(self, source: str) -> dict:
+        """``POST /flows`` (YAML). An existing flow answers 422 "Flow id already exists"."""
+        return self._json(self._request("POST", "flows", "flow", data=source.encode(), content_type=YAML))
+
+    def get_flow(self, namespace: str, flow_id: str, *, source: bool = True) -> dict:
+        """``GET /flows/{ns}/{id}`` with the original YAML in ``source``; 404 → `KestraNotFound`."""
+        return self._json(
+            self._request(
+                "GET",
+                f"flows/{_seg(namespace)}/{_seg(flow_id)}",
+                f"flow {namespace}/{flow_id}",
+                params={"source": "true" if source else "false"},
+            )
+        )
+
+    def update_flow(self, namespace: str, flow_id: str, source: str) -> dict:
+        """``PUT /flows/{ns}/{id}`` (YAML); 404 when the flow does not exist."""
+        return self._json(
+            self._request(
+                "PUT",
+                f"flows/{_seg(namespace)}/{_seg(flow_id)}",
+                f"flow {namespace}/{flow_id}",
+                data=source.encode(),
+                content_type=YAML,
+            )
+        )
+
+    def delete_flow(self, namespace: str, flow_id: str) -> None:
+        """``DELETE /flows/{ns}/{id}`` (204); 404 → `KestraNotFound`."""
+        self._request("DELETE", f"flows/{_seg(namespace)}/{_seg(flow_id)}", f"flow {namespace}/{flow_id}")
+
+    def put_flow(self, namespace: str, flow_id: str, source: str, *, exists: bool = False) -> dict:
+        """Writes a flow whether or not Kestra has it, with one request in the usual case.
+
+        `exists` says which to try first: PUT (falls back to POST on 404) or POST (falls back to
+        PUT when Kestra answers "already exists", which adopts a flow left by an earlier,
+        interrupted run or written by hand).
+        """
+        obj = f"flow {namespace}/{flow_id}"
+        try:
+            if exists:
+                try:
+                    return self.update_flow(namespace, flow_id, source)
+                except KestraNotFound:
+                    return self.create_flow(source)
+            try:
+                return self.create_flow(source)
+            except KestraApiError as exc:
+                if not exc.already_exists:
+                    raise
+                return self.update_flow(namespace, flow_id, source)
+        except KestraApiError as exc:
+            exc.obj = obj
+            raise
+
+    # -- namespace files --------------------------------------------------------------------
+
+    def upload_namespace_file(self, namespace: str, path: str, content: Union[bytes, str]) -> None:
+        """``POST /namespaces/{ns}/files?path=`` multipart (part ``fileContent``); overwrites.
+
+        Does not handle ``.zip`` uploads (Kestra extracts them) nor ``/_flows/`` paths (Kestra
+        imports them as flows); callers should refuse those.
+        """
+        body = content.encode() if isinstance(content, str) else content
+        self._request(
+            "POST",
+            f"namespaces/{_seg(namespace)}/files",
+            f"namespace file {namespace}:{path}",
+            params={"path": path},
+            files={"fileContent": (posixpath.basename(path) or "file", body, "application/octet-stream")},
+        )
+
+    def get_namespace_file(self, namespace: str, path: str) -> bytes:
+        """``GET /namespaces/{ns}/files?path=`` → the raw bytes; 404 → `KestraNotFound`."""
+        return self._request(
+            "GET",
+            f"namespaces/{_seg(namespace)}/files",
+            f"namespace file {namespace}:{path}",
+            params={"path": path},
+        ).content
+
+    def delete_namespace_file(self, namespace: str, path: str) -> None:
+        """``DELETE /namespaces/{ns}/files?path=``."""
+        self._request(
+            "DELETE",
+            f"namespaces/{_seg(namespace)}/files",
+            f"namespace file {namespace}:{path}",
+            params={"path": path},
+        )
+
+    # -- KV store ---------------------------------------------------------------------------
+
+    def put_kv(self, namespace: str, key: str, value: Any) -> None:
+        """``PUT /namespaces/{ns}/kv/{key}`` with the JSON literal of `value`.
+
+        Kestra parses the body as JSON (``"text"``, ``42``, ``true``, ``{"a": 1}``) and its error
+        for an unparsable body quotes it, so the value is scrubbed from any error text.
+        """
+        body = json.dumps(value, allow_nan=False)
+        self._request(
+            "PUT",
+            f"namespaces/{_seg(namespace)}/kv/{_seg(key)}",
+            f"kv {namespace}/{key}",
+            data=body.encode(),
+            content_type="application/json",
+            secrets=(body, str(value)) if not isinstance(value, (bool, int, float)) else (body,),
+        )
+
+    def get_kv(self, namespace: str, key: str) -> dict:
+        """``GET /namespaces/{ns}/kv/{key}`` → ``{"type": ..., "value": ...}``; 404 if missing."""
+        return self._json(
+            self._request("GET", f"namespaces/{_seg(namespace)}/kv/{_seg(key)}", f"kv {namespace}/{key}")
+        )
+
+    def delete_kv(self, namespace: str, key: str) -> bool:
+        """``DELETE /namespaces/{ns}/kv/{key}`` → Kestra's boolean (False: there was no such key)."""
+        return bool(
+            self._json(
+                self._request("DELETE", f"namespaces/{_seg(namespace)}/kv/{_seg(key)}", f"kv {namespace}/{key}")
+            )
+        )
+
+    # -- dashboards -------------------------------------------------------------------------
+
+    def validate_dashboard(self, source: str) -> dict:
+        """``POST /dashboards/validate`` (YAML) → one result object, ``constraints`` when invalid."""
+        return self._json(
+            self._request("POST", "dashboards/validate", "dashboard", data=source.encode(), content_type=YAML)
+        )
+
+    def check_dashboard(self, source: str, *, obj: str) -> None:
+        """Validates a dashboard server-side; raises `KestraValidationError` with the constraints."""
+        problems = validation_problems(self.validate_dashboard(source))
+        if problems:
+            raise KestraValidationError("Kestra reports the dashboard invalid", obj=obj, detail="; ".join(problems))
+
+    def create_dashboard(self, source: str) -> dict:
+        """``POST /dashboards`` (YAML with ``id``); duplicate id → 422 "Dashboard id already exists"."""
+        return self._json(self._request("POST", "dashboards", "dashboard", data=source.encode(), content_type=YAML))
+
+    def get_dashboard(self, dashboard_id: str) -> dict:
+        """``GET /dashboards/{id}`` → JSON with the YAML in ``sourceCode``; 404 if missing."""
+        return self._json(self._request("GET", f"dashboards/{_seg(dashboard_id)}", f"dashboard {dashboard_id}"))
+
+    def update_dashboard(self, dashboard_id: str, source: str) -> dict:
+        """``PUT /dashboards/{id}`` (YAML whose ``id`` must equal the path id); 404 if missing."""
+        return self._json(
+            self._request(
+                "PUT",
+                f"dashboards/{_seg(dashboard_id)}",
+                f"dashboard {dashboard_id}",
+                data=source.encode(),
+                content_type=YAML,
+            )
+        )
+
+    def delete_dashboard(self, dashboard_id: str) -> None:
+        """``DELETE /dashboards/{id}`` (204); 404 → `KestraNotFound`."""
+        self._request("DELETE", f"dashboards/{_seg(dashboard_id)}", f"dashboard {dashboard_id}")
+
+    def put_dashboard(self, dashboard_id: str, source: str, *, exists: bool = False) -> dict:
+        """Writes a dashboard whether or not Kestra has it (same logic as `put_flow`)."""
+        try:
+            if exists:
+                try:
+                    return self.update_dashboard(dashboard_id, source)
+                except KestraNotFound:
+                    return self.create_dashboard(source)
+            try:
+                return self.create_dashboard(source)
+            except KestraApiError as exc:
+                if not exc.already_exists:
+                    raise
+                return self.update_dashboard(dashboard_id, source)
+        except KestraApiError as exc:
+            exc.obj = f"dashboard {dashboard_id}"
+            raise
+
+    # -- executions -------------------------------------------------------------------------
+
+    def trigger_execution(self, namespace: str, flow_id: str, inputs: Optional[dict] = None) -> dict:
+        """``POST /executions/{ns}/{id}`` (multipart inputs) → the new execution.
+
+        Not retried once the request may have reached Kestra, so one call starts at most one
+        execution. 404: no such flow; 409: the flow is disabled.
+        """
+        fields = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (inputs or {}).items()}
+        body, content_type = urllib3.encode_multipart_formdata(fields)
+        return self._json(
+            self._request(
+                "POST",
+                f"executions/{_seg(namespace)}/{_seg(flow_id)}",
+                f"flow {namespace}/{flow_id}",
+                data=body,
+                content_type=content_type,
+                repeatable=False,
+            )
+        )
+
+    def get_execution(self, execution_id: str) -> dict:
+        """``GET /executions/{id}`` → the execution (``state.current``, ``taskRunList``)."""
+        return self._json(self._request("GET", f"executions/{_seg(execution_id)}", f"execution {execution_id}"))

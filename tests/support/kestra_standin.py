@@ -1,0 +1,745 @@
+"""A Kestra 1.1 stand-in: an HTTP server answering the REST calls kestra-gcp makes.
+
+`KestraStandin` serves ``/api/v1/{tenant}/...`` on 127.0.0.1 (random port) from a
+`ThreadingHTTPServer` in a background thread, with the paths, content types, status codes and
+JSON shapes of Kestra's webserver controllers (FlowController, NamespaceFileController,
+KVController, DashboardController, ExecutionController) and of its ErrorController (Micronaut
+``JsonError``: ``{"message", "_links", "_embedded": {"errors": [{"message", "path"}]}}``).
+
+What it models: basic auth (401 + ``WWW-Authenticate: Basic``, empty body, like
+AuthenticationFilter); flows with revisions that grow only when the stored source changes; flow
+validation (``id``/``namespace``/``tasks`` required, task and trigger types from a small known
+set) answering 422 on create/update and 200-with-constraints on ``/flows/validate``; namespace
+files; KV entries typed like KVController; dashboards whose YAML must carry ``id``; executions that
+go CREATED → RUNNING → SUCCESS (or FAILED) one step per poll.
+
+What it does not model: Kestra's real plugin schemas, templating, scheduling, storage revisions,
+multi-tenancy rules of the Enterprise edition (tenants are just separate stores here).
+
+Every request is recorded (`requests`), and faults can be queued (`inject`): N answers with a
+status (503 while "booting"), connection resets before or after the write is applied, slow replies,
+and a server that refuses connections until it is started (`start(delay=...)`).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import json
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+KNOWN_TYPES = {
+    "io.kestra.plugin.core.log.Log",
+    "io.kestra.plugin.core.debug.Return",
+    "io.kestra.plugin.core.flow.ForEach",
+    "io.kestra.plugin.core.flow.Parallel",
+    "io.kestra.plugin.core.flow.Sequential",
+    "io.kestra.plugin.core.flow.Subflow",
+    "io.kestra.plugin.core.flow.If",
+    "io.kestra.plugin.core.flow.Switch",
+    "io.kestra.plugin.core.execution.Fail",
+    "io.kestra.plugin.core.http.Request",
+    "io.kestra.plugin.core.trigger.Schedule",
+    "io.kestra.plugin.core.trigger.Flow",
+    "io.kestra.plugin.scripts.python.Script",
+    "io.kestra.plugin.scripts.python.Commands",
+    "io.kestra.plugin.jdbc.duckdb.Query",
+    "io.kestra.plugin.git.NamespaceSync",
+    "io.kestra.plugin.git.TenantSync",
+    "io.kestra.plugin.gcp.gcs.Upload",
+    "io.kestra.plugin.gcp.gcs.Download",
+    "io.kestra.plugin.gcp.gcs.List",
+    "io.kestra.plugin.gcp.gcs.Copy",
+    "io.kestra.plugin.gcp.gcs.Delete",
+    "io.kestra.plugin.gcp.gcs.DeleteList",
+    "io.kestra.plugin.gcp.bigquery.Query",
+    "io.kestra.plugin.gcp.bigquery.LoadFromGcs",
+    "io.kestra.plugin.gcp.pubsub.Publish",
+    "io.kestra.plugin.gcp.pubsub.RealtimeTrigger",
+}
+
+KV_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+KV_KEY_MESSAGE = (
+    "Illegal argument: Key must start with an alphanumeric character (uppercase or lowercase) and can "
+    "contain alphanumeric characters (uppercase or lowercase), dots (.), underscores (_), and hyphens (-) only."
+)
+TERMINAL = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
+
+
+@dataclass
+class Recorded:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query: str
+    status: Optional[int]  # None when the fault closed the connection without an answer
+    authorized: bool
+
+
+@dataclass
+class Fault:
+    """A queued misbehaviour; see `KestraStandin.inject`."""
+
+    kind: str  # "status" | "reset" | "slow"
+    when: str = "before"  # "before" the request is handled, or "after" it was applied
+    status: int = 503
+    seconds: float = 0.0
+    method: Optional[str] = None
+    path_contains: Optional[str] = None
+    remaining: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path_contains is None or self.path_contains in path
+        )
+
+
+@dataclass
+class _Flow:
+    source: str
+    parsed: dict
+    revision: int
+
+
+@dataclass
+class _Execution:
+    id: str
+    namespace: str
+    flow_id: str
+    revision: int
+    states: list  # the states it will go through, first is current
+    failing_task: Optional[str]
+    polls: int = 0
+    history: list = field(default_factory=list)
+
+
+class _Problem(Exception):
+    """An error answer: HTTP status, Micronaut message and embedded errors."""
+
+    def __init__(self, status: int, message: str, errors: Optional[list] = None):
+        super().__init__(message)
+        self.status, self.message, self.errors = status, message, errors or []
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _violations(path_msgs: list[tuple[str, str]]) -> _Problem:
+    """ConstraintViolationException as ErrorController renders it (422 "Invalid entity: ...")."""
+    text = ", ".join(f"{p}: {m}" for p, m in path_msgs)
+    return _Problem(422, f"Invalid entity: {text}", [{"message": m, "path": p} for p, m in path_msgs])
+
+
+def _kv_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, (int, float)):
+        return "NUMBER"
+    if isinstance(value, (dict, list)):
+        return "JSON"
+    return "STRING"
+
+
+class KestraStandin:
+    """The stand-in server; `start()` it, use `url`, `stop()` it (or use it as a context manager).
+
+    State is per tenant: ``flows[(tenant, ns, id)]``, ``files[(tenant, ns, path)]``,
+    ``kv[(tenant, ns, key)]``, ``dashboards[(tenant, id)]``, ``executions[id]``.
+    """
+
+    def __init__(self, username: str = "admin@kestra.io", password: str = "Passw0rd!x") -> None:
+        self.username = username
+        self.password = password
+        self.known_types = set(KNOWN_TYPES)
+        self.flows: dict[tuple, _Flow] = {}
+        self.files: dict[tuple, bytes] = {}
+        self.kv: dict[tuple, Any] = {}
+        self.dashboards: dict[tuple, dict] = {}
+        self.executions: dict[str, _Execution] = {}
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        # Outcome of the next executions per (namespace, flow_id): ("FAILED", "task_id") etc.
+        self.execution_outcomes: dict[tuple, tuple[str, Optional[str]]] = {}
+        self.lock = threading.RLock()
+        self._server: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._timer: Optional[threading.Timer] = None
+        self.port = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, delay: float = 0.0) -> "KestraStandin":
+        """Listens now, or after `delay` seconds (connections are refused until then)."""
+        if not self.port:
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+            probe.close()
+        if delay > 0:
+            self._timer = threading.Timer(delay, self._listen)
+            self._timer.daemon = True
+            self._timer.start()
+        else:
+            self._listen()
+        return self
+
+    def _listen(self) -> None:
+        standin = self
+
+        class Handler(_Handler):
+            server_standin = standin
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops listening; state is kept, so `start()` again models a restart."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "KestraStandin":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- test helpers -------------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        count: int = 1,
+        when: str = "before",
+        status: int = 503,
+        seconds: float = 0.0,
+        method: Optional[str] = None,
+        path_contains: Optional[str] = None,
+    ) -> None:
+        """Queues a fault for the next `count` matching requests.
+
+        kind "status": answer `status` (e.g. 503 "still starting"); "reset": close the socket
+        without answering; "slow": sleep `seconds` first. `when="after"` applies the request to
+        the state first and then misbehaves (a write that happened although the client saw a
+        failure).
+        """
+        assert kind in ("status", "reset", "slow") and when in ("before", "after")
+        with self.lock:
+            self.faults.append(Fault(kind, when, status, seconds, method, path_contains, count))
+
+    def calls(self, method: Optional[str] = None, path_contains: str = "") -> list[Recorded]:
+        """Recorded requests, filtered by method and a path fragment."""
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method) and path_contains in r.path
+            ]
+
+    def reset_log(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    def flow_source(self, namespace: str, flow_id: str, tenant: str = "main") -> Optional[str]:
+        flow = self.flows.get((tenant, namespace, flow_id))
+        return flow.source if flow else None
+
+    def put_flow_directly(self, source: str, tenant: str = "main") -> None:
+        """Writes a flow as if someone had edited it in the UI (for drift tests)."""
+        parsed = yaml.safe_load(source)
+        key = (tenant, parsed["namespace"], parsed["id"])
+        with self.lock:
+            old = self.flows.get(key)
+            self.flows[key] = _Flow(source, parsed, (old.revision + 1) if old else 1)
+
+    # -- request handling -----------------------------------------------------------------------
+
+    def _take_fault(self, method: str, path: str) -> Optional[Fault]:
+        with self.lock:
+            for fault in self.faults:
+                if fault.remaining > 0 and fault.matches(method, path):
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def _authorized(self, header: Optional[str]) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, pwd = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return user == self.username and pwd == self.password
+
+    def route(self, method: str, path: str, query: dict, ctype: str, body: bytes) -> tuple[int, str, bytes]:
+        """Answers one authenticated API request: (status, content type, body)."""
+        m = re.match(r"^/api/v1/([^/]+)/(.*)$", path)
+        if not m:
+            raise _Problem(404, "Not Found", [{"message": "Page Not Found"}])
+        tenant, rest = m.group(1), m.group(2)
+        parts = [unquote(p) for p in rest.split("/")]
+        handlers: list[tuple[str, str, Callable]] = [
+            ("POST", "flows/validate", self._validate_flows),
+            ("POST", "flows", self._create_flow),
+            ("GET", "flows/*/*", self._get_flow),
+            ("PUT", "flows/*/*", self._update_flow),
+            ("DELETE", "flows/*/*", self._delete_flow),
+            ("POST", "flows/*", self._bulk_namespace),
+            ("POST", "namespaces/*/files", self._upload_file),
+            ("GET", "namespaces/*/files", self._get_file),
+            ("DELETE", "namespaces/*/files", self._delete_file),
+            ("PUT", "namespaces/*/kv/*", self._put_kv),
+            ("GET", "namespaces/*/kv/*", self._get_kv),
+            ("DELETE", "namespaces/*/kv/*", self._delete_kv),
+            ("POST", "dashboards/validate", self._validate_dashboard),
+            ("POST", "dashboards", self._create_dashboard),
+            ("GET", "dashboards/*", self._get_dashboard),
+            ("PUT", "dashboards/*", self._update_dashboard),
+            ("DELETE", "dashboards/*", self._delete_dashboard),
+            ("POST", "executions/*/*", self._trigger),
+            ("GET", "executions/*", self._get_execution),
+        ]
+        for verb, pattern, handler in handlers:
+            pat = pattern.split("/")
+            if verb == method and len(pat) == len(parts) and all(p == "*" or p == q for p, q in zip(pat, parts)):
+                args = [q for p, q in zip(pat, parts) if p == "*"]
+                with self.lock:
+                    return handler(tenant, *args, query=query, ctype=ctype, body=body)
+        raise _Problem(404, "Not Found", [{"message": "Page Not Found"}])
+
+    # -- flows ----------------------------------------------------------------------------------
+
+    def _parse_flow(self, source: str) -> tuple[Optional[dict], list[tuple[str, str]]]:
+        """Parses and checks a flow like Kestra's model validation, returning its violations."""
+        try:
+            parsed = yaml.safe_load(source)
+        except yaml.YAMLError as exc:
+            return None, [("flow", f"Unable to parse flow: {exc}".replace("\n", " "))]
+        if not isinstance(parsed, dict):
+            return None, [("flow", "Unable to parse flow: not a YAML mapping")]
+        problems: list[tuple[str, str]] = []
+        for prop in ("id", "namespace"):
+            if not parsed.get(prop):
+                problems.append((prop, "must not be null"))
+        tasks = parsed.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            problems.append(("tasks", "must not be empty"))
+        for where, item in self._typed_items(parsed):
+            if item.get("type") not in self.known_types:
+                problems.append((f"{where}.type", f"Invalid type: {item.get('type')}"))
+        return parsed, problems
+
+    def _typed_items(self, node: Any, where: str = ""):
+        """Tasks and triggers anywhere in the flow: mappings carrying both ``id`` and ``type``."""
+        if isinstance(node, dict):
+            if "id" in node and "type" in node and where:
+                yield where, node
+            for k, v in node.items():
+                yield from self._typed_items(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from self._typed_items(v, f"{where}[{i}]")
+
+    def _flow_json(self, tenant: str, flow: _Flow, with_source: bool) -> dict:
+        doc = dict(flow.parsed)
+        doc.update(revision=flow.revision, tenantId=tenant, deleted=False, disabled=False)
+        if with_source:
+            doc["source"] = flow.source
+        return doc
+
+    def _validate_flows(self, tenant, *, query, ctype, body):
+        if ctype.startswith("multipart/form-data"):
+            docs = [(name, data.decode().strip()) for part, name, data in _multipart(ctype, body) if part == "flows"]
+        else:
+            docs = [(None, d) for d in re.split(r"\n+---\n*?", body.decode().strip())]
+        results = []
+        for index, (filename, source) in enumerate(docs):
+            parsed, problems = self._parse_flow(source)
+            item = {
+                "index": index,
+                "filename": filename,
+                "flow": (parsed or {}).get("id"),
+                "namespace": (parsed or {}).get("namespace"),
+                "outdated": False,
+                "deprecationPaths": [],
+                "warnings": [],
+                "infos": [],
+            }
+            if problems:
+                item["constraints"] = ", ".join(f"{p}: {m}" for p, m in problems)
+            results.append(item)
+        return _json(200, results)
+
+    def _write_flow(self, tenant: str, source: str, *, create: bool, path_ids: Optional[tuple] = None) -> dict:
+        parsed, problems = self._parse_flow(source)
+        if problems:
+            raise _violations(problems)
+        key = (tenant, parsed["namespace"], parsed["id"])
+        if path_ids is not None:
+            if parsed["namespace"] != path_ids[0]:
+                raise _violations([("flow.namespace", "Illegal namespace update")])
+            if parsed["id"] != path_ids[1]:
+                raise _violations([("flow.id", "Illegal flow id update")])
+        old = self.flows.get(key)
+        if create and old is not None:
+            raise _violations([("flow.id", "Flow id already exists")])
+        if not create and old is None:
+            raise _Problem(404, "Not Found")
+        if old is not None and old.source == source:
+            return self._flow_json(tenant, old, True)
+        flow = _Flow(source, parsed, old.revision + 1 if old else 1)
+        self.flows[key] = flow
+        return self._flow_json(tenant, flow, True)
+
+    def _create_flow(self, tenant, *, query, ctype, body):
+        _require_yaml(ctype)
+        return _json(200, self._write_flow(tenant, body.decode(), create=True))
+
+    def _update_flow(self, tenant, ns, fid, *, query, ctype, body):
+        _require_yaml(ctype)
+        if (tenant, ns, fid) not in self.flows:
+            return 404, "", b""  # HttpResponse.status(NOT_FOUND), no body
+        return _json(200, self._write_flow(tenant, body.decode(), create=False, path_ids=(ns, fid)))
+
+    def _get_flow(self, tenant, ns, fid, *, query, ctype, body):
+        flow = self.flows.get((tenant, ns, fid))
+        if flow is None:
+            raise _Problem(404, "Not Found")
+        return _json(200, self._flow_json(tenant, flow, query.get("source") == "true"))
+
+    def _delete_flow(self, tenant, ns, fid, *, query, ctype, body):
+        if self.flows.pop((tenant, ns, fid), None) is None:
+            return 404, "", b""
+        return 204, "", b""
+
+    def _bulk_namespace(self, tenant, ns, *, query, ctype, body):
+        """``POST /flows/{namespace}``: upserts every ``---``-separated flow; delete defaults to true."""
+        _require_yaml(ctype)
+        sources = [s.strip() for s in body.decode().split("---")]
+        parsed_all = []
+        for source in sources:
+            parsed, problems = self._parse_flow(source)
+            if problems:
+                raise _violations(problems)
+            if parsed["namespace"] != ns:
+                raise _violations([("flow.namespace", f"{parsed['namespace']}.{parsed['id']} - flow namespace is invalid")])
+            parsed_all.append((source, parsed))
+        result = []
+        if query.get("delete", "true") == "true":
+            keep = {p["id"] for _, p in parsed_all}
+            for key in [k for k in self.flows if k[0] == tenant and k[1] == ns and k[2] not in keep]:
+                result.append(self._flow_json(tenant, self.flows.pop(key), False))
+        for source, parsed in parsed_all:
+            exists = (tenant, ns, parsed["id"]) in self.flows
+            result.append(self._write_flow(tenant, source, create=not exists))
+        return _json(200, result)
+
+    # -- namespace files ------------------------------------------------------------------------
+
+    def _upload_file(self, tenant, ns, *, query, ctype, body):
+        path = query.get("path")
+        if not path:
+            raise _Problem(400, "Bad Request: Required QueryValue [path] not specified")
+        parts = [(name, data) for part, name, data in _multipart(ctype, body) if part == "fileContent"]
+        if not parts:
+            raise _Problem(400, "Bad Request: Required Part [fileContent] not specified")
+        if re.match(r"^/_flows(/.*)?$", path):
+            raise _Problem(422, f"Illegal argument: Forbidden path: {path}")
+        self.files[(tenant, ns, "/" + path.lstrip("/"))] = parts[0][1]
+        return 200, "", b""
+
+    def _get_file(self, tenant, ns, *, query, ctype, body):
+        path = "/" + query.get("path", "").lstrip("/")
+        data = self.files.get((tenant, ns, path))
+        if data is None:
+            raise _Problem(404, f"Not Found: File not found: {path}")
+        return 200, "application/octet-stream", data
+
+    def _delete_file(self, tenant, ns, *, query, ctype, body):
+        # The controller's delete is `void`: 200 whether or not the file existed.
+        self.files.pop((tenant, ns, "/" + query.get("path", "").lstrip("/")), None)
+        return 200, "", b""
+
+    # -- KV -------------------------------------------------------------------------------------
+
+    def _put_kv(self, tenant, ns, key, *, query, ctype, body):
+        if not ctype.startswith(("application/json", "text/plain")):
+            raise _Problem(415, "Unsupported Media Type")
+        if not KV_KEY.match(key):
+            raise _Problem(422, KV_KEY_MESSAGE)
+        text = body.decode()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            # Kestra quotes the body back in this message, as the real controller does.
+            raise _Problem(422, f"Illegal argument: Invalid JSON value for: {text}") from None
+        self.kv[(tenant, ns, key)] = value
+        return 200, "", b""
+
+    def _get_kv(self, tenant, ns, key, *, query, ctype, body):
+        if not KV_KEY.match(key):
+            raise _Problem(422, KV_KEY_MESSAGE)
+        if (tenant, ns, key) not in self.kv:
+            raise _Problem(404, f"Not Found: No value found for key '{key}' in namespace '{ns}'")
+        value = self.kv[(tenant, ns, key)]
+        return _json(200, {"type": _kv_type(value), "value": value})
+
+    def _delete_kv(self, tenant, ns, key, *, query, ctype, body):
+        existed = self.kv.pop((tenant, ns, key), _MISSING) is not _MISSING
+        return _json(200, existed)
+
+    # -- dashboards -----------------------------------------------------------------------------
+
+    def _parse_dashboard(self, source: str) -> dict:
+        try:
+            parsed = yaml.safe_load(source)
+        except yaml.YAMLError as exc:
+            raise _Problem(422, f"Illegal argument: Unable to parse dashboard: {exc}".replace("\n", " ")) from None
+        if not isinstance(parsed, dict):
+            raise _Problem(422, "Illegal argument: Unable to parse dashboard")
+        return parsed
+
+    def _dashboard_problems(self, parsed: dict) -> list[tuple[str, str]]:
+        problems = []
+        if not parsed.get("title"):
+            problems.append(("title", "must not be null"))
+        if not isinstance(parsed.get("charts", []), list):
+            problems.append(("charts", "must be a list"))
+        return problems
+
+    def _dashboard_json(self, tenant: str, stored: dict) -> dict:
+        doc = dict(stored["parsed"])
+        doc.update(
+            tenantId=tenant, deleted=False, sourceCode=stored["source"], created=stored["created"], updated=stored["updated"]
+        )
+        return doc
+
+    def _validate_dashboard(self, tenant, *, query, ctype, body):
+        result = {"index": 0, "outdated": False, "deprecationPaths": [], "warnings": [], "infos": []}
+        try:
+            parsed = self._parse_dashboard(body.decode())
+            problems = self._dashboard_problems(parsed)
+            if problems:
+                result["constraints"] = ", ".join(f"{p}: {m}" for p, m in problems)
+        except _Problem as exc:
+            result["constraints"] = f"Unable to validate the dashboard: {exc.message}"
+        return _json(200, result)
+
+    def _create_dashboard(self, tenant, *, query, ctype, body):
+        _require_yaml(ctype)
+        source = body.decode()
+        parsed = self._parse_dashboard(source)
+        if not parsed.get("id"):
+            raise _Problem(422, "Illegal argument: Dashboard id is mandatory")
+        problems = self._dashboard_problems(parsed)
+        if problems:
+            raise _violations(problems)
+        if (tenant, parsed["id"]) in self.dashboards:
+            raise _violations([("dashboard.id", "Dashboard id already exists")])
+        now = _now()
+        stored = {"source": source, "parsed": parsed, "created": now, "updated": now}
+        self.dashboards[(tenant, parsed["id"])] = stored
+        return _json(200, self._dashboard_json(tenant, stored))
+
+    def _get_dashboard(self, tenant, did, *, query, ctype, body):
+        stored = self.dashboards.get((tenant, did))
+        if stored is None:
+            raise _Problem(404, "Not Found")
+        return _json(200, self._dashboard_json(tenant, stored))
+
+    def _update_dashboard(self, tenant, did, *, query, ctype, body):
+        _require_yaml(ctype)
+        stored = self.dashboards.get((tenant, did))
+        if stored is None:
+            return 404, "", b""
+        source = body.decode()
+        parsed = self._parse_dashboard(source)
+        if parsed.get("id") != did:
+            raise _violations([("dashboard.id", "Illegal dashboard id update")])
+        problems = self._dashboard_problems(parsed)
+        if problems:
+            raise _violations(problems)
+        stored.update(source=source, parsed=parsed, updated=_now())
+        return _json(200, self._dashboard_json(tenant, stored))
+
+    def _delete_dashboard(self, tenant, did, *, query, ctype, body):
+        if self.dashboards.pop((tenant, did), None) is None:
+            return 404, "", b""
+        return 204, "", b""
+
+    # -- executions -----------------------------------------------------------------------------
+
+    def _trigger(self, tenant, ns, fid, *, query, ctype, body):
+        if not ctype.startswith("multipart/form-data"):
+            raise _Problem(415, "Unsupported Media Type")
+        flow = self.flows.get((tenant, ns, fid))
+        if flow is None:
+            raise _Problem(404, f"Not Found: Unable to find flow {ns}.{fid}")
+        outcome, failing = self.execution_outcomes.get((ns, fid), ("SUCCESS", None))
+        states = ["CREATED", "RUNNING", outcome] if outcome in TERMINAL else ["CREATED", "RUNNING"]
+        execution = _Execution(uuid.uuid4().hex[:22], ns, fid, flow.revision, states, failing)
+        execution.history.append({"state": "CREATED", "date": _now()})
+        self.executions[execution.id] = execution
+        doc = self._execution_json(tenant, execution)
+        doc["url"] = f"{self.url}/ui/{tenant}/executions/{ns}/{fid}/{execution.id}"
+        return _json(200, doc)
+
+    def _execution_json(self, tenant: str, ex: _Execution) -> dict:
+        current = ex.states[0]
+        flow = self.flows.get((tenant, ex.namespace, ex.flow_id))
+        task_ids = [t.get("id") for t in (flow.parsed.get("tasks") or [])] if flow else []
+        runs = []
+        if current != "CREATED":
+            for task_id in task_ids:
+                if current in TERMINAL:
+                    state = "FAILED" if task_id == ex.failing_task else "SUCCESS"
+                else:
+                    state = "RUNNING"
+                runs.append({"id": uuid.uuid5(uuid.NAMESPACE_OID, ex.id + task_id).hex[:22], "taskId": task_id,
+                             "executionId": ex.id, "state": {"current": state}})
+        return {
+            "id": ex.id,
+            "namespace": ex.namespace,
+            "flowId": ex.flow_id,
+            "flowRevision": ex.revision,
+            "tenantId": tenant,
+            "labels": [],
+            "taskRunList": runs,
+            "state": {"current": current, "histories": list(ex.history)},
+        }
+
+    def _get_execution(self, tenant, eid, *, query, ctype, body):
+        ex = self.executions.get(eid)
+        if ex is None:
+            raise _Problem(404, "Not Found")
+        doc = self._execution_json(tenant, ex)
+        ex.polls += 1
+        if len(ex.states) > 1:  # advance one step per poll
+            ex.states.pop(0)
+            ex.history.append({"state": ex.states[0], "date": _now()})
+        return _json(200, doc)
+
+
+_MISSING = object()
+
+
+def _json(status: int, doc: Any) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(doc).encode()
+
+
+def _require_yaml(ctype: str) -> None:
+    if not ctype.startswith(("application/x-yaml", "application/yaml")):
+        raise _Problem(415, "Unsupported Media Type")
+
+
+def _multipart(ctype: str, body: bytes) -> list[tuple[str, Optional[str], bytes]]:
+    """(part name, filename, bytes) for each part of a multipart/form-data body."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {ctype}\r\n\r\n".encode() + body
+    )
+    parts = []
+    for part in message.iter_parts() if message.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_param("filename", header="content-disposition")
+        parts.append((name, filename, part.get_payload(decode=True) or b""))
+    return parts
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_standin: KestraStandin
+    protocol_version = "HTTP/1.1"  # keep-alive, like Kestra's Netty server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
+
+    def _handle(self) -> None:
+        standin = self.server_standin
+        split = urlsplit(self.path)
+        path, query = split.path, {k: v[-1] for k, v in parse_qs(split.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        method = self.command
+        authorized = standin._authorized(self.headers.get("Authorization"))
+        record = Recorded(method, path, split.query, None, authorized)
+        with standin.lock:
+            standin.requests.append(record)
+
+        fault = standin._take_fault(method, path)
+        if fault and fault.when == "before":
+            if fault.kind == "slow":
+                time.sleep(fault.seconds)
+            elif fault.kind == "reset":
+                return self._reset()
+            elif fault.kind == "status":
+                return self._send(record, *_json(fault.status, {"message": "Service Unavailable"}))
+
+        if not path.startswith("/api/v1/"):
+            return self._send(record, *_json(404, {"message": "Not Found"}))
+        if not authorized:
+            return self._send(record, 401, "", b"", {"WWW-Authenticate": "Basic"})
+        try:
+            status, ctype, payload = standin.route(method, path, query, self.headers.get("Content-Type", ""), body)
+        except _Problem as exc:
+            doc: dict = {"message": exc.message, "_links": {"self": {"href": self.path, "templated": False}}}
+            if exc.errors:
+                doc["_embedded"] = {"errors": exc.errors}
+            status, ctype, payload = _json(exc.status, doc)
+
+        if fault and fault.when == "after":
+            if fault.kind == "slow":
+                time.sleep(fault.seconds)
+            elif fault.kind == "reset":
+                return self._reset()
+            elif fault.kind == "status":
+                return self._send(record, *_json(fault.status, {"message": "Gateway Timeout"}))
+        self._send(record, status, ctype, payload)
+
+    def _send(self, record: Recorded, status: int, ctype: str, payload: bytes, headers: Optional[dict] = None) -> None:
+        record.status = status
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _reset(self) -> None:
+        """Closes the connection with an RST and no answer."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
