@@ -10,12 +10,14 @@ from infra.bigquery import BigQueryArgs, BigQueryDatasets
 from infra.config import load_config
 from infra.events import EventsArgs, UploadEvents
 from infra.identity import IdentityArgs, KestraIdentity
+from infra.runtime import KestraRuntime, KestraRuntimeArgs
 from infra.services import ProjectServices, ProjectServicesArgs
 from infra.storage import Storage, StorageArgs
 
 config = load_config()
 pulumi.export("profile", config.profile)
 
+identity = None
 if config.gcp is not None:
     gcp_cfg = config.gcp
     services = ProjectServices("services", ProjectServicesArgs(project=gcp_cfg.project))
@@ -74,3 +76,26 @@ if config.gcp is not None:
     pulumi.export("serviceAccountEmail", identity.email)
     pulumi.export("topicId", events.topic_id)
     pulumi.export("subscriptionId", events.subscription_id)
+
+if config.docker is not None:
+    runtime = KestraRuntime(
+        "kestra",
+        KestraRuntimeArgs(
+            name_prefix=config.name_prefix,
+            docker=config.docker,
+            username=config.access.username,
+            password=config.access.password,
+            postgres_password=config.postgres_password,
+            gcp_service_account_key=identity.private_key if identity else None,
+            github_token=config.github_token,
+            gemini_api_key=config.gemini_api_key,
+            gemini_model=config.gemini_model,
+        ),
+    )
+    kestra_url, kestra_password = runtime.url, runtime.password
+else:
+    kestra_url, kestra_password = config.access.external_url, config.access.password
+
+pulumi.export("kestraUrl", kestra_url)
+pulumi.export("kestraUsername", config.access.username)
+pulumi.export("kestraPassword", pulumi.Output.secret(kestra_password))

@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 import pulumi
 from pulumi.runtime.config import get_config, is_config_secret
 
+from kestra.config import basic_auth_password_problem, basic_auth_username_problem
+
 PROJECT_NAMESPACE = "kestra-gcp"
 
 DATASET_IDS = ("kestra_test", "raw", "clean", "YellowCab", "yc_retry")
@@ -42,7 +44,6 @@ DEFAULT_KESTRA_USERNAME = "admin@kestra.io"
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -235,17 +236,6 @@ def bucket_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def kestra_password_problem(password: str) -> Optional[str]:
-    """Kestra refuses basic-auth passwords that are short or lack a character class."""
-    if len(password) < 8:
-        return "must be at least 8 characters"
-    if not re.search(r"[A-Z]", password) or not re.search(r"[a-z]", password):
-        return "must contain upper-case and lower-case letters"
-    if not re.search(r"[0-9]", password):
-        return "must contain a digit"
-    return None
-
-
 def _http_url_problem(url: str) -> Optional[str]:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -268,9 +258,9 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
     if external_url and (problem := _http_url_problem(external_url)):
         r.problems.append(f"{r.name('kestraUrl')}: {problem}")
     username = r.text("kestraUsername", DEFAULT_KESTRA_USERNAME)
-    if not _EMAIL.match(username):
-        r.problems.append(f"{r.name('kestraUsername')}: Kestra requires an email address, got {username!r}")
-    password = r.secret("kestraPassword", kestra_password_problem)
+    if problem := basic_auth_username_problem(username):
+        r.problems.append(f"{r.name('kestraUsername')}: Kestra's basic auth {problem}, got {username!r}")
+    password = r.secret("kestraPassword", basic_auth_password_problem)
     if external_url and password is None:
         r.problems.append(
             f"{r.name('kestraPassword')}: required with kestraUrl (the external Kestra's basic-auth password)"

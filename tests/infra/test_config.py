@@ -7,7 +7,8 @@ import yaml
 from pulumi.runtime import config as runtime_config
 
 from infra import config as config_module
-from infra.config import ConfigError, bucket_name_problem, kestra_password_problem, load_config
+from infra.config import ConfigError, bucket_name_problem, load_config
+from kestra.config import basic_auth_password_problem
 from tests.support.pulumi_harness import REPO_ROOT, run_stack
 
 GOOD = {"gcp:project": "acme-data-123"}
@@ -82,7 +83,7 @@ def test_invalid_bucket_names(name):
 
 @pytest.mark.parametrize("password, ok", [("Abcdefg1", True), ("abcdefg1", False), ("ABCDEFG1", False), ("Abcdefgh", False), ("Ab1", False)])
 def test_kestra_password_rule(password, ok):
-    assert (kestra_password_problem(password) is None) is ok
+    assert (basic_auth_password_problem(password) is None) is ok
 
 
 def _load(values, secret_keys=()):

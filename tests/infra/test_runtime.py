@@ -32,26 +32,6 @@ CONTAINER = "docker:index/container:Container"
 PASSWORD_TYPE = "random:index/randomPassword:RandomPassword"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _mocks_answer_docker_and_random():
-    """Two answers the shared mocks lack: RandomPassword's length arrives as a float (32.0), which
-    their `"x" * (length - 6)` cannot use, and RemoteImage has no `imageId` for containers to
-    reference. Both are patched here until tests/support/pulumi_harness.py answers them."""
-    original = pulumi_harness.RecordingMocks.new_resource
-
-    def new_resource(self, args):
-        if args.typ == PASSWORD_TYPE and "length" in args.inputs:
-            args.inputs = {**args.inputs, "length": int(args.inputs["length"])}
-        id_, outputs = original(self, args)
-        if args.typ == "docker:index/remoteImage:RemoteImage":
-            outputs = {"imageId": f"sha256:{args.name}", **outputs}
-        return id_, outputs
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pulumi_harness.RecordingMocks, "new_resource", new_resource)
-        yield
-
-
 def runtime_program(gcp_key=None):
     def program():
         config = load_config()

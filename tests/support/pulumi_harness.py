@@ -138,7 +138,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs.setdefault("networkDatas", [])
         elif args.typ == "random:index/randomPassword:RandomPassword":
             # Satisfies Kestra's rule: upper, lower and digit, >= 8 characters.
-            outputs["result"] = "Mock" + "x" * (args.inputs.get("length", 24) - 6) + "42"
+            # Numbers cross the wire as floats.
+            outputs["result"] = "Mock" + "x" * (int(args.inputs.get("length", 24)) - 6) + "42"
+        elif args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = f"sha256:{name}"
         return f"{name}_id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
