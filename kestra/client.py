@@ -590,3 +590,14 @@ class KestraClient:
     def get_execution(self, execution_id: str) -> dict:
         """``GET /executions/{id}`` → the execution (``state.current``, ``taskRunList``)."""
         return self._json(self._request("GET", f"executions/{_seg(execution_id)}", f"execution {execution_id}"))
+
+    def execution_logs(self, execution_id: str, min_level: str = "ERROR") -> list[dict]:
+        """``GET /logs/{executionId}?minLevel=`` → log entries (``taskId``, ``level``, ``message``)."""
+        return (
+            self._json(
+                self._request(
+                    "GET", f"logs/{_seg(execution_id)}", f"execution {execution_id}", params={"minLevel": min_level}
+                )
+            )
+            or []
+        )

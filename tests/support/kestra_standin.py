@@ -123,6 +123,7 @@ class _Execution:
     revision: int
     states: list  # the states it will go through, first is current
     failing_task: Optional[str]
+    error: Optional[str] = None
     polls: int = 0
     history: list = field(default_factory=list)
 
@@ -173,8 +174,9 @@ class KestraStandin:
         self.executions: dict[str, _Execution] = {}
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
-        # Outcome of the next executions per (namespace, flow_id): ("FAILED", "task_id") etc.
-        self.execution_outcomes: dict[tuple, tuple[str, Optional[str]]] = {}
+        # How executions of (namespace, flow_id) end: {"state": "FAILED" | "SUCCESS" | "RUNNING"
+        # (never ends), "task": failing task id, "error": its ERROR log line}. Default: SUCCESS.
+        self.execution_outcomes: dict[tuple, dict] = {}
         self.lock = threading.RLock()
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -327,6 +329,7 @@ class KestraStandin:
             ("DELETE", "dashboards/*", self._delete_dashboard),
             ("POST", "executions/*/*", self._trigger),
             ("GET", "executions/*", self._get_execution),
+            ("GET", "logs/*", self._execution_logs),
         ]
         for verb, pattern, handler in handlers:
             pat = pattern.split("/")
@@ -604,9 +607,12 @@ class KestraStandin:
         flow = self.flows.get((tenant, ns, fid))
         if flow is None:
             raise _Problem(404, f"Not Found: Unable to find flow {ns}.{fid}")
-        outcome, failing = self.execution_outcomes.get((ns, fid), ("SUCCESS", None))
-        states = ["CREATED", "RUNNING", outcome] if outcome in TERMINAL else ["CREATED", "RUNNING"]
-        execution = _Execution(uuid.uuid4().hex[:22], ns, fid, flow.revision, states, failing)
+        outcome = self.execution_outcomes.get((ns, fid), {})
+        final = outcome.get("state", "SUCCESS")
+        states = ["CREATED", "RUNNING", final] if final in TERMINAL else ["CREATED", "RUNNING"]
+        execution = _Execution(
+            uuid.uuid4().hex[:22], ns, fid, flow.revision, states, outcome.get("task"), outcome.get("error")
+        )
         execution.history.append({"state": "CREATED", "date": _now()})
         self.executions[execution.id] = execution
         doc = self._execution_json(tenant, execution)
@@ -647,6 +653,17 @@ class KestraStandin:
             ex.states.pop(0)
             ex.history.append({"state": ex.states[0], "date": _now()})
         return _json(200, doc)
+
+
+    def _execution_logs(self, tenant, eid, *, query, ctype, body):
+        """``GET /logs/{executionId}?minLevel=``: the failing task's ERROR line once it failed."""
+        ex = self.executions.get(eid)
+        logs = []
+        if ex is not None and ex.states[0] in TERMINAL and ex.failing_task:
+            logs.append({"executionId": eid, "namespace": ex.namespace, "flowId": ex.flow_id,
+                         "taskId": ex.failing_task, "level": "ERROR", "timestamp": _now(),
+                         "message": ex.error or "task failed"})
+        return _json(200, logs)
 
 
 _MISSING = object()
