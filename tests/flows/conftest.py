@@ -103,13 +103,14 @@ def load_allowlist(path: Path = ALLOWLIST_PATH) -> dict[str, str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Parametrize by file so a failure's test id already names the file.
-    if "flow" in metafunc.fixturenames:
-        metafunc.parametrize("flow", FLOWS, ids=[s.rel for s in FLOWS])
-    if "dashboard" in metafunc.fixturenames:
-        metafunc.parametrize("dashboard", DASHBOARDS, ids=[s.rel for s in DASHBOARDS])
-    if "source" in metafunc.fixturenames:
+    # Distinctive names, so tests in this folder that define their own fixtures are not affected.
+    if "flow_file" in metafunc.fixturenames:
+        metafunc.parametrize("flow_file", FLOWS, ids=[s.rel for s in FLOWS])
+    if "dashboard_file" in metafunc.fixturenames:
+        metafunc.parametrize("dashboard_file", DASHBOARDS, ids=[s.rel for s in DASHBOARDS])
+    if "yaml_file" in metafunc.fixturenames:
         sources = FLOWS + DASHBOARDS
-        metafunc.parametrize("source", sources, ids=[s.rel for s in sources])
+        metafunc.parametrize("yaml_file", sources, ids=[s.rel for s in sources])
 
 
 @pytest.fixture(scope="session")

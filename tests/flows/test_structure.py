@@ -187,10 +187,10 @@ def flows_by_key(all_flows: list[Source]) -> dict[tuple[str, str], dict]:
     }
 
 
-def require_parsed(source: Source) -> dict:
-    if source.doc is None:
-        pytest.skip(f"{source.rel} does not parse; reported by test_yaml_parses")
-    return source.doc
+def require_parsed(yaml_file: Source) -> dict:
+    if yaml_file.doc is None:
+        pytest.skip(f"{yaml_file.rel} does not parse; reported by test_yaml_parses")
+    return yaml_file.doc
 
 
 def is_pebble(value: Any) -> bool:
@@ -233,33 +233,33 @@ def test_flows_tree_layout():
     assert not problems, "\n".join(problems)
 
 
-def test_yaml_parses(source: Source):
-    assert source.error is None, f"{source.rel}: {source.error}"
+def test_yaml_parses(yaml_file: Source):
+    assert yaml_file.error is None, f"{yaml_file.rel}: {yaml_file.error}"
 
 
 # ============================================================================================
 # Identity: ids, namespaces, task ids
 # ============================================================================================
 
-def test_flow_identity(flow: Source):
-    doc = require_parsed(flow)
+def test_flow_identity(flow_file: Source):
+    doc = require_parsed(flow_file)
     problems = []
     for field in ("id", "namespace", "tasks"):
         if field not in doc:
-            problems.append(f"{flow.rel}: missing '{field}'")
+            problems.append(f"{flow_file.rel}: missing '{field}'")
     fid, ns = doc.get("id"), doc.get("namespace")
     if "id" in doc:
         if not isinstance(fid, str) or not FLOW_ID_RE.match(fid):
-            problems.append(f"{flow.rel}: id {fid!r} does not match {FLOW_ID_RE.pattern}")
-        elif fid != flow.path.stem:
-            problems.append(f"{flow.rel}: id {fid!r} differs from the file name {flow.path.stem!r}")
+            problems.append(f"{flow_file.rel}: id {fid!r} does not match {FLOW_ID_RE.pattern}")
+        elif fid != flow_file.path.stem:
+            problems.append(f"{flow_file.rel}: id {fid!r} differs from the file name {flow_file.path.stem!r}")
     if "namespace" in doc:
         if not isinstance(ns, str) or not NAMESPACE_RE.match(ns):
-            problems.append(f"{flow.rel}: namespace {ns!r} does not match {NAMESPACE_RE.pattern}")
-        elif ns != flow.namespace:
-            problems.append(f"{flow.rel}: namespace {ns!r} differs from its folder {flow.namespace!r}")
+            problems.append(f"{flow_file.rel}: namespace {ns!r} does not match {NAMESPACE_RE.pattern}")
+        elif ns != flow_file.namespace:
+            problems.append(f"{flow_file.rel}: namespace {ns!r} differs from its folder {flow_file.namespace!r}")
     if "tasks" in doc and not _task_list(doc["tasks"]):
-        problems.append(f"{flow.rel}: tasks must be a non-empty list of task mappings")
+        problems.append(f"{flow_file.rel}: tasks must be a non-empty list of task mappings")
     assert not problems, "\n".join(problems)
 
 
@@ -271,27 +271,27 @@ def test_flow_ids_unique_per_namespace(all_flows):
     assert not dupes, "flow id used twice in a namespace:\n" + "\n".join(dupes)
 
 
-def test_task_and_trigger_ids(flow: Source):
-    doc = require_parsed(flow)
+def test_task_and_trigger_ids(flow_file: Source):
+    doc = require_parsed(flow_file)
     problems = []
     task_ids = Counter()
     for path, task, _ in iter_tasks(doc):
         tid = task.get("id")
         if not isinstance(tid, str) or not TASK_ID_RE.match(tid):
-            problems.append(f"{flow.rel}: {path}.id {tid!r} does not match {TASK_ID_RE.pattern}")
+            problems.append(f"{flow_file.rel}: {path}.id {tid!r} does not match {TASK_ID_RE.pattern}")
         else:
             task_ids[tid] += 1
         if "type" not in task:
-            problems.append(f"{flow.rel}: {path} has no type")
-    problems += [f"{flow.rel}: task id {tid!r} used {n} times" for tid, n in task_ids.items() if n > 1]
+            problems.append(f"{flow_file.rel}: {path} has no type")
+    problems += [f"{flow_file.rel}: task id {tid!r} used {n} times" for tid, n in task_ids.items() if n > 1]
     trigger_ids = Counter()
     for path, trigger in iter_triggers(doc):
         tid = trigger.get("id")
         if not isinstance(tid, str) or not TASK_ID_RE.match(tid):
-            problems.append(f"{flow.rel}: {path}.id {tid!r} does not match {TASK_ID_RE.pattern}")
+            problems.append(f"{flow_file.rel}: {path}.id {tid!r} does not match {TASK_ID_RE.pattern}")
         else:
             trigger_ids[tid] += 1
-    problems += [f"{flow.rel}: trigger id {tid!r} used {n} times" for tid, n in trigger_ids.items() if n > 1]
+    problems += [f"{flow_file.rel}: trigger id {tid!r} used {n} times" for tid, n in trigger_ids.items() if n > 1]
     assert not problems, "\n".join(problems)
 
 
@@ -356,16 +356,16 @@ def check_type(value: str, is_default: bool, allowed: dict[str, str]) -> bool:
     return is_default and PACKAGE_RE.match(value) is not None and any(t.startswith(value + ".") for t in allowed)
 
 
-def test_plugin_types_are_allowlisted(source: Source, allowlist):
-    doc = require_parsed(source)
+def test_plugin_types_are_allowlisted(yaml_file: Source, allowlist):
+    doc = require_parsed(yaml_file)
     unknown = [
-        f"{source.rel}: {path} = {value!r}"
-        for path, value, is_default in type_usages(doc, source.kind)
+        f"{yaml_file.rel}: {path} = {value!r}"
+        for path, value, is_default in type_usages(doc, yaml_file.kind)
         if not check_type(value, is_default, allowlist)
     ]
     assert not unknown, (
         "plugin types not on tests/flows/plugin_types.txt (check them in the plugin sources and add "
-        "them with their source):\n" + "\n".join(unknown)
+        "them with their yaml_file):\n" + "\n".join(unknown)
     )
 
 
@@ -399,17 +399,17 @@ def child_references(doc: dict) -> Iterator[tuple[str, Any, Any, dict | None]]:
                 yield sub, value.get("namespace"), value.get("flowId"), None
 
 
-def test_subflow_references_resolve(flow: Source, all_flows):
-    doc = require_parsed(flow)
+def test_subflow_references_resolve(flow_file: Source, all_flows):
+    doc = require_parsed(flow_file)
     known = flows_by_key(all_flows)
     problems = []
     for path, ns, flow_id, task in child_references(doc):
         if is_pebble(ns) or is_pebble(flow_id):
-            problems.append(f"{flow.rel}: {path} names its flow with an expression; use literals so it can be checked")
+            problems.append(f"{flow_file.rel}: {path} names its flow_file with an expression; use literals so it can be checked")
             continue
         child = known.get((ns, flow_id))
         if child is None:
-            problems.append(f"{flow.rel}: {path} references {ns}/{flow_id}, which is not a flow under flows/")
+            problems.append(f"{flow_file.rel}: {path} references {ns}/{flow_id}, which is not a flow_file under flows/")
             continue
         if task is None or task.get("type") != SUBFLOW:
             continue
@@ -417,12 +417,12 @@ def test_subflow_references_resolve(flow: Source, all_flows):
         given = task.get("inputs") or {}
         for name in given:
             if name not in declared:
-                problems.append(f"{flow.rel}: {path}.inputs.{name} is not an input of {ns}/{flow_id}")
+                problems.append(f"{flow_file.rel}: {path}.inputs.{name} is not an input of {ns}/{flow_id}")
         for name, spec in declared.items():
             required = spec.get("required", True) and "defaults" not in spec
             if required and name not in given:
-                problems.append(f"{flow.rel}: {path}.inputs lacks required input {name!r} of {ns}/{flow_id}")
-        # outputs.<task>.outputs.<id> must be one of the child's flow outputs.
+                problems.append(f"{flow_file.rel}: {path}.inputs lacks required input {name!r} of {ns}/{flow_id}")
+        # outputs.<task>.outputs.<id> must be one of the child's flow_file outputs.
         child_outputs = {o.get("id") for o in child.get("outputs") or [] if isinstance(o, dict)}
         pattern = re.compile(r"(?<![\w.])outputs\." + re.escape(task.get("id", "")) + r"\.outputs\.([A-Za-z0-9_-]+)")
         for spath, text in strings(doc):
@@ -430,7 +430,7 @@ def test_subflow_references_resolve(flow: Source, all_flows):
                 for m in pattern.finditer(block):
                     if m.group(1) not in child_outputs:
                         problems.append(
-                            f"{flow.rel}: {spath} reads output {m.group(1)!r} of {ns}/{flow_id}, "
+                            f"{flow_file.rel}: {spath} reads output {m.group(1)!r} of {ns}/{flow_id}, "
                             f"which declares {sorted(child_outputs)}"
                         )
     assert not problems, "\n".join(problems)
@@ -463,22 +463,22 @@ def test_pebble_call_regex(text, function, expected):
     assert [name for name, _ in pebble_calls(text, function)] == expected
 
 
-def test_kv_keys_and_secrets_are_in_the_contract(source: Source):
-    doc = require_parsed(source)
+def test_kv_keys_and_secrets_are_in_the_contract(yaml_file: Source):
+    doc = require_parsed(yaml_file)
     problems = []
     for path, text in strings(doc):
         for function, allowed in (("kv", KV_KEYS), ("secret", SECRET_NAMES)):
             for name, call in pebble_calls(text, function):
                 if name is None:
-                    problems.append(f"{source.rel}: {path}: {call!r} has no literal name; the contract cannot be checked")
+                    problems.append(f"{yaml_file.rel}: {path}: {call!r} has no literal name; the contract cannot be checked")
                 elif name not in allowed:
-                    problems.append(f"{source.rel}: {path}: {function}('{name}') is not in infra.contract "
+                    problems.append(f"{yaml_file.rel}: {path}: {function}('{name}') is not in infra.contract "
                                     f"({'KV_KEYS' if function == 'kv' else 'SECRET_NAMES'})")
     assert not problems, "\n".join(problems)
 
 
-def test_gcp_tasks_get_project_and_account_from_plugin_defaults(flow: Source):
-    doc = require_parsed(flow)
+def test_gcp_tasks_get_project_and_account_from_plugin_defaults(flow_file: Source):
+    doc = require_parsed(flow_file)
     gcp_types = {t for _, t, d in type_usages(doc, "flow") if not d and t.startswith(GCP_PREFIX)}
     if not gcp_types:
         return
@@ -490,13 +490,13 @@ def test_gcp_tasks_get_project_and_account_from_plugin_defaults(flow: Source):
     ]
     for t in sorted(gcp_types):
         if not any(t == d["type"] or t.startswith(d["type"] + ".") for _, d in covering):
-            problems.append(f"{flow.rel}: {t} is not covered by a pluginDefaults entry")
+            problems.append(f"{flow_file.rel}: {t} is not covered by a pluginDefaults entry")
     for i, d in covering:
         values = d.get("values") or {}
         if not KV_PROJECT.match(str(values.get("projectId", ""))):
-            problems.append(f"{flow.rel}: pluginDefaults[{i}].values.projectId must be \"{{{{ kv('GCP_PROJECT_ID') }}}}\"")
+            problems.append(f"{flow_file.rel}: pluginDefaults[{i}].values.projectId must be \"{{{{ kv('GCP_PROJECT_ID') }}}}\"")
         if not SECRET_SERVICE_ACCOUNT.match(str(values.get("serviceAccount", ""))):
-            problems.append(f"{flow.rel}: pluginDefaults[{i}].values.serviceAccount must be \"{{{{ secret('GCP_SERVICE_ACCOUNT') }}}}\"")
+            problems.append(f"{flow_file.rel}: pluginDefaults[{i}].values.serviceAccount must be \"{{{{ secret('GCP_SERVICE_ACCOUNT') }}}}\"")
     assert not problems, "\n".join(problems)
 
 
@@ -555,14 +555,14 @@ GCS_URI_RE = re.compile(r"gs://")
 GCS_OK_RE = re.compile(r"gs://\{\{\s*kv\(\s*(['\"])GCS_BUCKET\1\s*\)\s*\}\}")
 
 
-def test_gcs_uris_use_the_bucket_key(source: Source):
-    doc = require_parsed(source)
+def test_gcs_uris_use_the_bucket_key(yaml_file: Source):
+    doc = require_parsed(yaml_file)
     problems = []
     for path, text in strings(doc):
         for m in GCS_URI_RE.finditer(text):
             if not GCS_OK_RE.match(text, m.start()):
                 snippet = text[m.start(): m.start() + 40].splitlines()[0]
-                problems.append(f"{source.rel}: {path}: hard-coded GCS URI {snippet!r}; use gs://{{{{ kv('GCS_BUCKET') }}}}/…")
+                problems.append(f"{yaml_file.rel}: {path}: hard-coded GCS URI {snippet!r}; use gs://{{{{ kv('GCS_BUCKET') }}}}/…")
     assert not problems, "\n".join(problems)
 
 
@@ -589,9 +589,9 @@ def literal_project_problems(rel: str, doc: Any) -> list[str]:
     return problems
 
 
-def test_no_literal_project_ids(source: Source):
-    doc = require_parsed(source)
-    problems = literal_project_problems(source.rel, doc)
+def test_no_literal_project_ids(yaml_file: Source):
+    doc = require_parsed(yaml_file)
+    problems = literal_project_problems(yaml_file.rel, doc)
     assert not problems, "\n".join(problems)
 
 
@@ -757,9 +757,9 @@ def namespace_file_problems(rel: str, namespace: str, doc: dict) -> list[str]:
     return problems
 
 
-def test_namespace_file_references_exist(flow: Source):
-    doc = require_parsed(flow)
-    problems = namespace_file_problems(flow.rel, flow.namespace, doc)
+def test_namespace_file_references_exist(flow_file: Source):
+    doc = require_parsed(flow_file)
+    problems = namespace_file_problems(flow_file.rel, flow_file.namespace, doc)
     assert not problems, "\n".join(problems)
 
 
@@ -834,17 +834,17 @@ def test_sql_splitter():
     assert len(split_sql_statements("/* a; b */ SELECT 1")) == 1
 
 
-def test_jdbc_query_tasks_run_one_statement(flow: Source):
+def test_jdbc_query_tasks_run_one_statement(flow_file: Source):
     # Since Kestra 1.1 (plugin-jdbc AbstractJdbcQuery) a jdbc *.Query fails on several statements;
     # *.Queries is the multi-statement task.
-    doc = require_parsed(flow)
+    doc = require_parsed(flow_file)
     problems = []
     for path, task, _ in iter_tasks(doc):
         t = task.get("type", "")
         if isinstance(t, str) and t.startswith("io.kestra.plugin.jdbc.") and t.endswith(".Query"):
             sql = task.get("sql")
             if isinstance(sql, str) and len(split_sql_statements(sql)) > 1:
-                problems.append(f"{flow.rel}: {path}.sql has {len(split_sql_statements(sql))} statements; "
+                problems.append(f"{flow_file.rel}: {path}.sql has {len(split_sql_statements(sql))} statements; "
                                 f"a Query task takes one (use Queries)")
     assert not problems, "\n".join(problems)
 
@@ -870,9 +870,9 @@ def reference_problems(rel: str, doc: dict) -> list[str]:
     return problems
 
 
-def test_expressions_reference_existing_inputs_and_tasks(flow: Source):
-    doc = require_parsed(flow)
-    problems = reference_problems(flow.rel, doc)
+def test_expressions_reference_existing_inputs_and_tasks(flow_file: Source):
+    doc = require_parsed(flow_file)
+    problems = reference_problems(flow_file.rel, doc)
     assert not problems, "\n".join(problems)
 
 
@@ -890,8 +890,8 @@ def test_reference_detection():
     assert len(problems) == 3 and all("tasks[1]" in p for p in problems), problems
 
 
-def test_inline_python_scripts_compile(flow: Source):
-    doc = require_parsed(flow)
+def test_inline_python_scripts_compile(flow_file: Source):
+    doc = require_parsed(flow_file)
     problems = []
     for path, task, _ in iter_tasks(doc):
         if task.get("type") != PYTHON_SCRIPT or not isinstance(task.get("script"), str):
@@ -902,9 +902,9 @@ def test_inline_python_scripts_compile(flow: Source):
         # Pebble expressions become a plain name so the surrounding Python can be compiled.
         source = PEBBLE_BLOCK_RE.sub("_pebble_value", script)
         try:
-            compile(source, f"{flow.rel}:{path}.script", "exec")
+            compile(source, f"{flow_file.rel}:{path}.script", "exec")
         except SyntaxError as exc:
-            problems.append(f"{flow.rel}: {path}.script line {exc.lineno}: {exc.msg}")
+            problems.append(f"{flow_file.rel}: {path}.script line {exc.lineno}: {exc.msg}")
     assert not problems, "\n".join(problems)
 
 
@@ -912,25 +912,25 @@ def test_inline_python_scripts_compile(flow: Source):
 # Dashboards
 # ============================================================================================
 
-def test_dashboard_identity(dashboard: Source):
-    doc = require_parsed(dashboard)
+def test_dashboard_identity(dashboard_file: Source):
+    doc = require_parsed(dashboard_file)
     problems = []
     did = doc.get("id")
     if not isinstance(did, str) or not FLOW_ID_RE.match(did):
-        problems.append(f"{dashboard.rel}: id {did!r} missing or not matching {FLOW_ID_RE.pattern} (Kestra 1.x requires it)")
-    elif did != dashboard.path.stem:
-        problems.append(f"{dashboard.rel}: id {did!r} differs from the file name {dashboard.path.stem!r}")
+        problems.append(f"{dashboard_file.rel}: id {did!r} missing or not matching {FLOW_ID_RE.pattern} (Kestra 1.x requires it)")
+    elif did != dashboard_file.path.stem:
+        problems.append(f"{dashboard_file.rel}: id {did!r} differs from the file name {dashboard_file.path.stem!r}")
     if not doc.get("title"):
-        problems.append(f"{dashboard.rel}: missing title")
+        problems.append(f"{dashboard_file.rel}: missing title")
     charts = doc.get("charts")
     if not isinstance(charts, list) or not charts:
-        problems.append(f"{dashboard.rel}: charts must be a non-empty list")
+        problems.append(f"{dashboard_file.rel}: charts must be a non-empty list")
     else:
         ids = Counter(c.get("id") for c in charts if isinstance(c, dict))
         for i, chart in enumerate(charts):
             if not isinstance(chart, dict) or not chart.get("id") or not chart.get("type"):
-                problems.append(f"{dashboard.rel}: charts[{i}] needs an id and a type")
-        problems += [f"{dashboard.rel}: chart id {cid!r} used {n} times" for cid, n in ids.items() if n > 1]
+                problems.append(f"{dashboard_file.rel}: charts[{i}] needs an id and a type")
+        problems += [f"{dashboard_file.rel}: chart id {cid!r} used {n} times" for cid, n in ids.items() if n > 1]
     assert not problems, "\n".join(problems)
 
 
