@@ -384,6 +384,21 @@ def test_type_check_rejects_mistakes():
     assert bad == ["pluginDefaults[1].type", "tasks[0].type", "tasks[1].type", "tasks[2].taskRunner.type"]
 
 
+def test_type_check_covers_dashboard_charts_and_data():
+    allowed = {"io.kestra.plugin.core.dashboard.chart.TimeSeries": "x", "io.kestra.plugin.core.dashboard.data.Executions": "x"}
+    doc = {
+        "id": "d", "title": "t",
+        "charts": [
+            {"id": "ok", "type": "io.kestra.plugin.core.dashboard.chart.TimeSeries",
+             "data": {"type": "io.kestra.plugin.core.dashboard.data.Executions"}},
+            {"id": "bad", "type": "io.kestra.plugin.core.dashboard.chart.TimeSerie",
+             "data": {"type": "io.kestra.plugin.core.dashboard.data.Execution"}},
+        ],
+    }
+    bad = sorted(path for path, value, d in type_usages(doc, "dashboard") if not check_type(value, d, allowed))
+    assert bad == ["charts[1].data.type", "charts[1].type"]
+
+
 # ============================================================================================
 # Subflows and flow triggers
 # ============================================================================================
