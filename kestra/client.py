@@ -206,7 +206,7 @@ class KestraClient:
 
     `timeout` is ``(connect, read)`` seconds for one attempt; `deadline` bounds the time spent
     retrying one call; `backoff_factor` scales the pause between attempts (urllib3: 0, f*2, f*4,
-    ... capped at 5 s). A client is meant for one thread at a time; make one per operation.
+    ... capped at deadline/20 and at 5 s). A client is meant for one thread at a time; make one per operation.
     It does not cache anything and does not follow redirects to other hosts.
     """
 
@@ -275,7 +275,9 @@ class KestraClient:
             allowed_methods=None,  # every method: see the module docstring
             status_forcelist=RETRY_STATUSES if repeatable else frozenset({503}),
             backoff_factor=self.backoff_factor,
-            backoff_max=5.0,
+            # Pauses grow 0, f*2, f*4, ... up to a twentieth of the deadline (5 s at most), so a
+            # short deadline still gets several attempts and a long one polls a booting Kestra.
+            backoff_max=min(5.0, max(0.05, self.deadline / 20)),
             raise_on_status=False,
             raise_on_redirect=False,
             respect_retry_after_header=True,

@@ -101,10 +101,13 @@ class Fault:
     method: Optional[str] = None
     path_contains: Optional[str] = None
     remaining: int = 1
+    path: Optional[str] = None  # exact path, e.g. "/api/v1/main/flows" (not ".../flows/validate")
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path_contains is None or self.path_contains in path
+        return (
+            (self.method is None or self.method == method)
+            and (self.path_contains is None or self.path_contains in path)
+            and (self.path is None or self.path == path)
         )
 
 
@@ -244,8 +247,9 @@ class KestraStandin:
         seconds: float = 0.0,
         method: Optional[str] = None,
         path_contains: Optional[str] = None,
+        path: Optional[str] = None,
     ) -> None:
-        """Queues a fault for the next `count` matching requests.
+        """Queues a fault for the next `count` requests matching method and path (all if None).
 
         kind "status": answer `status` (e.g. 503 "still starting"); "reset": close the socket
         without answering; "slow": sleep `seconds` first. `when="after"` applies the request to
@@ -254,7 +258,7 @@ class KestraStandin:
         """
         assert kind in ("status", "reset", "slow") and when in ("before", "after")
         with self.lock:
-            self.faults.append(Fault(kind, when, status, seconds, method, path_contains, count))
+            self.faults.append(Fault(kind, when, status, seconds, method, path_contains, count, path))
 
     def calls(self, method: Optional[str] = None, path_contains: str = "") -> list[Recorded]:
         """Recorded requests, filtered by method and a path fragment."""
