@@ -584,6 +584,8 @@ def test_gcs_uris_use_the_bucket_key(yaml_file: Source):
 PROJECT_PATH_RE = re.compile(r"\bprojects/(?!\{\{)([a-z][a-z0-9-]{4,28}[a-z0-9])/")
 # `project.dataset.table` in BigQuery SQL, where the project is written out.
 BQ_LITERAL_TABLE_RE = re.compile(r"`([a-z][a-z0-9-]{4,28}[a-z0-9])\.[A-Za-z0-9_{}' ()\"]+\.[A-Za-z0-9_{}' ()\"*$]+`")
+# Google's public datasets live in a fixed project that is not the stack's.
+PUBLIC_PROJECTS = {"bigquery-public-data"}
 TABLE_KEYS = {"destinationTable", "sourceTable", "table", "sourceTables", "destinationTables"}
 
 
@@ -600,7 +602,8 @@ def literal_project_problems(rel: str, doc: Any) -> list[str]:
         for m in PROJECT_PATH_RE.finditer(text):
             problems.append(f"{rel}: {path}: literal project in {m.group(0)!r}")
         for m in BQ_LITERAL_TABLE_RE.finditer(text):
-            problems.append(f"{rel}: {path}: literal project in {m.group(0)!r}")
+            if m.group(1) not in PUBLIC_PROJECTS:
+                problems.append(f"{rel}: {path}: literal project in {m.group(0)!r}")
     return problems
 
 
@@ -615,7 +618,8 @@ def test_literal_project_detection():
         "pluginDefaults": [{"type": "io.kestra.plugin.gcp", "values": {"projectId": "my-project-123"}}],
         "tasks": [
             {"id": "q", "type": "io.kestra.plugin.gcp.bigquery.Query",
-             "sql": "SELECT 1 FROM `acme-data-42.raw.orders`; SELECT 2 FROM `{{ kv('GCP_PROJECT_ID') }}.raw.x`",
+             "sql": "SELECT 1 FROM `acme-data-42.raw.orders`; SELECT 2 FROM `{{ kv('GCP_PROJECT_ID') }}.raw.x`"
+                    " JOIN `bigquery-public-data.new_york_taxi_trips.taxi_zone_geom` USING (zone_id)",
              "destinationTable": "acme-data-42.clean.orders"},
             {"id": "p", "type": "io.kestra.plugin.gcp.pubsub.Publish", "topic": "projects/acme-data-42/topics/t"},
             {"id": "ok", "type": "io.kestra.plugin.gcp.bigquery.Query",
