@@ -493,25 +493,27 @@ def test_kv_keys_and_secrets_are_in_the_contract(yaml_file: Source):
 
 
 def test_gcp_tasks_get_project_and_account_from_plugin_defaults(flow_file: Source):
+    # Kestra merges every pluginDefaults entry whose type is a prefix of the task's type, so one
+    # entry may give projectId/serviceAccount and a narrower one only add, say, a location.
     doc = require_parsed(flow_file)
     gcp_types = {t for _, t, d in type_usages(doc, "flow") if not d and t.startswith(GCP_PREFIX)}
-    if not gcp_types:
-        return
+    entries = [(i, d) for i, d in enumerate(doc.get("pluginDefaults") or [])
+               if isinstance(d, dict) and isinstance(d.get("type"), str)]
     problems = []
-    covering = [
-        (i, d) for i, d in enumerate(doc.get("pluginDefaults") or [])
-        if isinstance(d, dict) and isinstance(d.get("type"), str)
-        and any(t == d["type"] or t.startswith(d["type"] + ".") for t in gcp_types)
-    ]
-    for t in sorted(gcp_types):
-        if not any(t == d["type"] or t.startswith(d["type"] + ".") for _, d in covering):
-            problems.append(f"{flow_file.rel}: {t} is not covered by a pluginDefaults entry")
-    for i, d in covering:
+    for i, d in entries:
         values = d.get("values") or {}
-        if not KV_PROJECT.match(str(values.get("projectId", ""))):
+        if "projectId" in values and not KV_PROJECT.match(str(values["projectId"])):
             problems.append(f"{flow_file.rel}: pluginDefaults[{i}].values.projectId must be \"{{{{ kv('GCP_PROJECT_ID') }}}}\"")
-        if not SECRET_SERVICE_ACCOUNT.match(str(values.get("serviceAccount", ""))):
+        if "serviceAccount" in values and not SECRET_SERVICE_ACCOUNT.match(str(values["serviceAccount"])):
             problems.append(f"{flow_file.rel}: pluginDefaults[{i}].values.serviceAccount must be \"{{{{ secret('GCP_SERVICE_ACCOUNT') }}}}\"")
+    for t in sorted(gcp_types):
+        merged: dict = {}
+        for _, d in entries:
+            if t == d["type"] or t.startswith(d["type"] + "."):
+                merged.update(d.get("values") or {})
+        for field in ("projectId", "serviceAccount"):
+            if field not in merged:
+                problems.append(f"{flow_file.rel}: {t} gets no {field} from pluginDefaults")
     assert not problems, "\n".join(problems)
 
 
