@@ -4,19 +4,25 @@ Only wiring: read the config once, build each component in dependency order, exp
 CI reads with `pulumi stack output --json`. What each piece does is documented in its module.
 """
 
+from pathlib import Path
+
 import pulumi
 
 from infra.bigquery import BigQueryArgs, BigQueryDatasets
 from infra.config import load_config
+from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, stack_kv_values
 from infra.events import EventsArgs, UploadEvents
 from infra.identity import IdentityArgs, KestraIdentity
 from infra.runtime import KestraRuntime, KestraRuntimeArgs
 from infra.services import ProjectServices, ProjectServicesArgs
 from infra.storage import Storage, StorageArgs
+from kestra.resources import KestraConnection
 
 config = load_config()
 pulumi.export("profile", config.profile)
 
+gcp_kv_values = None
+gcp_resources: list[pulumi.Resource] = []
 identity = None
 if config.gcp is not None:
     gcp_cfg = config.gcp
@@ -68,6 +74,19 @@ if config.gcp is not None:
             depends_on=services.services,
         ),
     )
+    gcp_resources = [storage, bigquery, events, identity]
+    gcp_kv_values = {
+        "GCP_PROJECT_ID": gcp_cfg.project,
+        "GCP_LOCATION": gcp_cfg.region,
+        "GCS_BUCKET": storage.bucket_name,
+        "BQ_DATASET_KESTRA_TEST": bigquery.dataset_ids["kestra_test"],
+        "BQ_DATASET_RAW": bigquery.dataset_ids["raw"],
+        "BQ_DATASET_CLEAN": bigquery.dataset_ids["clean"],
+        "BQ_DATASET_YELLOWCAB": bigquery.dataset_ids["YellowCab"],
+        "BQ_DATASET_YC_RETRY": bigquery.dataset_ids["yc_retry"],
+        "PUBSUB_TOPIC": events.topic.name,
+        "PUBSUB_SUBSCRIPTION": events.subscription.name,
+    }
     pulumi.export("project", gcp_cfg.project)
     pulumi.export("region", gcp_cfg.region)
     pulumi.export("bucketName", storage.bucket_name)
@@ -93,9 +112,31 @@ if config.docker is not None:
         ),
     )
     kestra_url, kestra_password = runtime.url, runtime.password
+    internal_url, kestra_ready = runtime.internal_url, [runtime.kestra_container]
 else:
     kestra_url, kestra_password = config.access.external_url, config.access.password
+    internal_url, kestra_ready = config.access.external_url, []
+
+# Flows run as soon as they are saved (triggers start), so they wait for every GCP grant too.
+flows = FlowsDeployment(
+    "flows",
+    FlowsDeploymentArgs(
+        flows_dir=Path(__file__).parent / config.flows.flows_dir,
+        connection=KestraConnection(url=kestra_url, username=config.access.username, password=kestra_password),
+        kv_values=stack_kv_values(
+            git_repository_url=config.flows.git_repository_url,
+            git_branch=config.flows.git_branch,
+            kestra_internal_url=internal_url,
+            gcp=gcp_kv_values,
+        ),
+        include_gcp=config.gcp is not None,
+        demo_schedule_enabled=config.flows.demo_schedule_enabled,
+        depends_on=kestra_ready + gcp_resources,
+    ),
+)
 
 pulumi.export("kestraUrl", kestra_url)
 pulumi.export("kestraUsername", config.access.username)
 pulumi.export("kestraPassword", pulumi.Output.secret(kestra_password))
+pulumi.export("flows", sorted(flows.flows))
+pulumi.export("skippedFlows", flows.skipped_flows)
