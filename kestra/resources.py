@@ -217,6 +217,8 @@ class _KestraProvider(ResourceProvider):
 
     def check(self, olds: dict, news: dict) -> CheckResult:
         props = dict(news)
+        if props.get("tenant") is None:
+            props["tenant"] = "main"  # Kestra OSS's only tenant
         failures: list[CheckFailure] = []
         for key in (*CONNECTION_KEYS, *self.identity):
             value = props.get(key)

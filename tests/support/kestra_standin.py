@@ -19,6 +19,10 @@ multi-tenancy rules of the Enterprise edition (tenants are just separate stores 
 Every request is recorded (`requests`), and faults can be queued (`inject`): N answers with a
 status (503 while "booting"), connection resets before or after the write is applied, slow replies,
 and a server that refuses connections until it is started (`start(delay=...)`).
+
+``python -m tests.support.kestra_standin`` runs one in its own process (prints its URL and login as
+JSON, serves until stdin closes); ``GET /_standin/stats`` and ``POST /_standin/reset-log`` (no auth,
+not Kestra paths) let another process count requests.
 """
 
 from __future__ import annotations
@@ -360,13 +364,14 @@ class KestraStandin:
         tasks = parsed.get("tasks")
         if not isinstance(tasks, list) or not tasks:
             problems.append(("tasks", "must not be empty"))
-        for where, item in self._typed_items(parsed):
+        plugins = {k: parsed[k] for k in ("tasks", "triggers", "errors", "finally", "afterExecution") if k in parsed}
+        for where, item in self._typed_items(plugins):
             if item.get("type") not in self.known_types:
                 problems.append((f"{where}.type", f"Invalid type: {item.get('type')}"))
         return parsed, problems
 
     def _typed_items(self, node: Any, where: str = ""):
-        """Tasks and triggers anywhere in the flow: mappings carrying both ``id`` and ``type``."""
+        """Tasks and triggers under `node`: mappings carrying both ``id`` and ``type``."""
         if isinstance(node, dict):
             if "id" in node and "type" in node and where:
                 yield where, node
@@ -702,6 +707,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the client's
+        # delayed ACK adds ~40 ms to every answer (Kestra's Netty server sets it too).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _handle(self) -> None:
         standin = self.server_standin
         split = urlsplit(self.path)
@@ -723,6 +734,14 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault.kind == "status":
                 return self._send(record, *_json(fault.status, {"message": "Service Unavailable"}))
 
+        if path.startswith("/_standin/"):  # test-only control paths, for a stand-in in another process
+            with standin.lock:
+                if path == "/_standin/stats":
+                    stats = {"requests": len(standin.requests) - 1, "flows": len(standin.flows)}
+                    return self._send(record, *_json(200, stats))
+                if path == "/_standin/reset-log" and method == "POST":
+                    standin.requests.clear()
+                    return self._send(record, 204, "", b"")
         if not path.startswith("/api/v1/"):
             return self._send(record, *_json(404, {"message": "Not Found"}))
         if not authorized:
@@ -764,3 +783,19 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+def main() -> None:
+    """Serves until stdin closes: ``python -m tests.support.kestra_standin`` prints its URL and login."""
+    import sys
+
+    server = KestraStandin().start()
+    print(json.dumps({"url": server.url, "username": server.username, "password": server.password}), flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
