@@ -35,6 +35,7 @@ keep these class names and this module path stable, and keep this module free of
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import hashlib
 import json
@@ -151,7 +152,7 @@ def _sha256(content: Any) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class _KestraProvider(ResourceProvider):
+class _KestraProvider(ResourceProvider, abc.ABC):
     """What the four providers share; subclasses fill in the object-specific parts."""
 
     serialize_as_secret_always = False  # the provider holds no secret: credentials are inputs
@@ -162,27 +163,32 @@ class _KestraProvider(ResourceProvider):
 
     # -- object-specific ----------------------------------------------------------------------
 
+    @abc.abstractmethod
     def name(self, props: dict) -> str:
-        raise NotImplementedError
+        """The object's name in messages and its Pulumi id (e.g. ``dev.testing/hello``)."""
 
+    @abc.abstractmethod
     def normalize(self, props: dict) -> list[str]:
         """Checks and normalises `props` in place; returns reasons for failure on content_key."""
-        raise NotImplementedError
 
     def same(self, old: dict, new: dict) -> bool:
+        """Whether `old` and `new` hold the same content (False when `new`'s is unknown)."""
         return not _changed(old.get(self.content_key), new.get(self.content_key))
 
+    @abc.abstractmethod
     def write(self, client: KestraClient, props: dict, exists: bool) -> dict:
-        raise NotImplementedError
+        """Validates (where Kestra can) and writes the object; returns computed outputs."""
 
+    @abc.abstractmethod
     def live(self, client: KestraClient, props: dict) -> Optional[dict]:
         """The object as Kestra has it (content and computed outputs), None when missing."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def remove(self, client: KestraClient, props: dict) -> None:
-        raise NotImplementedError
+        """Deletes the object; may raise `KestraNotFound`, which `delete` takes as done."""
 
     def computed(self, props: dict) -> dict:
+        """Outputs derived from the inputs alone (namespace files: the content's sha256)."""
         return {}
 
     # -- shared -------------------------------------------------------------------------------
