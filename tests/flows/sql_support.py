@@ -18,9 +18,8 @@ import sqlglot
 import yaml
 
 from infra.contract import KV_KEYS
+from tests.flows.conftest import FLOWS_ROOT, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FLOWS_ROOT = REPO_ROOT / "flows"
 DATA_DIR = REPO_ROOT / "data"
 
 QUERY = "io.kestra.plugin.gcp.bigquery.Query"

@@ -7,9 +7,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from tests.flows.sql_support import FLOWS_ROOT, bigquery_statements, flow_files, input_values, render
-
-import yaml
+from tests.flows.sql_support import FLOWS_ROOT, bigquery_statements, flow_files, input_values, load_flow, render
 
 NAMESPACES = ("gcp.ecommerce", "gcp.yellowcab")
 
@@ -26,7 +24,7 @@ EXTRA_EXPRESSIONS = {
 def cases() -> list:
     found = []
     for path in flow_files(*NAMESPACES):
-        flow = yaml.safe_load(path.read_text(encoding="utf-8"))
+        flow = load_flow(path.parent.name, path.stem)
         for task_id, sql in bigquery_statements(flow):
             rel = path.relative_to(FLOWS_ROOT).as_posix()
             found.append(pytest.param(flow, task_id, sql, id=f"{rel}:{task_id}"))

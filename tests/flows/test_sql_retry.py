@@ -8,7 +8,6 @@ strict CAST must reject is decided here independently (strict number and timesta
 from __future__ import annotations
 
 import ast
-import csv
 import re
 from datetime import datetime
 

@@ -18,6 +18,7 @@ import pytest
 
 from tests.flows.sql_support import (
     DATA_DIR,
+    bigquery_statements,
     connect,
     fetch_bigquery,
     kv_name,
@@ -190,7 +191,6 @@ def special(db, table: str) -> dict:
 
 
 def test_all_transform_queries_are_exercised(flow):
-    from tests.flows.sql_support import bigquery_statements
     assert {task_id for task_id, _ in bigquery_statements(flow)} == set(TASK_ORDER) | {"summary"}
 
 
