@@ -40,6 +40,9 @@ DEFAULT_DEADLINE = 120.0  # seconds of retrying before giving up on one call
 RETRY_STATUSES = frozenset({502, 503, 504})  # what a booting Kestra or its proxy answers
 YAML = "application/x-yaml"
 
+# Where Kestra's YAML validate endpoint splits a body into several flows (FlowController).
+_YAML_SEPARATOR = re.compile(r"\n+---\n")
+
 # Kestra's KV key rule (KVStore.validateKey, message seen in KVControllerTest.illegalKey).
 KV_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 
@@ -374,14 +377,25 @@ class KestraClient:
 
         Sends the flow as one multipart file (part ``flows``) rather than a YAML body: the YAML
         variant splits the body on lines starting with ``---``, which would cut a flow whose
-        description or SQL holds such a line.
+        description or SQL holds such a line. Builds whose endpoint takes YAML only answer 415;
+        then the YAML body is sent, unless the flow holds such a line — that flow is left to the
+        create/update call, which validates it whole and answers 422 when it is invalid.
         """
-        response = self._request(
-            "POST",
-            "flows/validate",
-            f"flow {name}",
-            files={"flows": (posixpath.basename(name) or "flow.yaml", source.encode(), YAML)},
-        )
+        try:
+            response = self._request(
+                "POST",
+                "flows/validate",
+                f"flow {name}",
+                files={"flows": (posixpath.basename(name) or "flow.yaml", source.encode(), YAML)},
+            )
+        except KestraApiError as exc:
+            if exc.status != 415:
+                raise
+            if _YAML_SEPARATOR.search(source):
+                return []
+            response = self._request(
+                "POST", "flows/validate", f"flow {name}", data=source.encode(), content_type=YAML
+            )
         return self._json(response) or []
 
     def check_flow(self, source: str, *, obj: str, name: str = "flow.yaml") -> None:

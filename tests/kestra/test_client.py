@@ -65,6 +65,22 @@ def test_validate_sends_one_multipart_file_so_dashes_do_not_split(client):
     assert validation_problems(client.validate_flow(source)) == []
 
 
+def test_validate_falls_back_to_a_yaml_body_where_multipart_is_refused(client, standin):
+    standin.validate_accepts_multipart = False
+    assert validation_problems(client.validate_flow(flow_source())) == []
+    bad = "id: x\nnamespace: dev.testing\ntasks:\n  - id: t\n    type: io.kestra.plugin.Nope\n"
+    assert validation_problems(client.validate_flow(bad)) == ["tasks[0].type: Invalid type: io.kestra.plugin.Nope"]
+    calls = standin.calls("POST", "/flows/validate")
+    assert [c.status for c in calls] == [415, 200, 415, 200]
+
+
+def test_validate_without_multipart_never_sends_a_body_kestra_would_split(client, standin):
+    standin.validate_accepts_multipart = False
+    two_documents = flow_source() + "\n---\n" + flow_source()
+    assert client.validate_flow(two_documents) == []
+    assert [c.status for c in standin.calls("POST", "/flows/validate")] == [415]
+
+
 def test_validation_problems_reads_both_result_shapes():
     assert validation_problems([{"index": 0, "constraints": "tasks: must not be empty"}]) == ["tasks: must not be empty"]
     assert validation_problems({"index": 0, "errors": [{"message": "id: must not be null"}]}) == ["id: must not be null"]

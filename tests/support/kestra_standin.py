@@ -178,6 +178,9 @@ class KestraStandin:
         self.username = username
         self.password = password
         self.known_types = set(KNOWN_TYPES)
+        # Newer Kestra builds also take multipart files on /flows/validate; False mimics one
+        # that accepts YAML bodies only (multipart answers 415).
+        self.validate_accepts_multipart = True
         self.flows: dict[tuple, _Flow] = {}
         self.files: dict[tuple, bytes] = {}
         self.kv: dict[tuple, Any] = {}
@@ -394,6 +397,8 @@ class KestraStandin:
 
     def _validate_flows(self, tenant, *, query, ctype, body):
         if ctype.startswith("multipart/form-data"):
+            if not self.validate_accepts_multipart:
+                raise _Problem(415, "Unsupported Media Type")
             docs = [(name, data.decode().strip()) for part, name, data in _multipart(ctype, body) if part == "flows"]
         else:
             docs = [(None, d) for d in re.split(r"\n+---\n*?", body.decode().strip())]
