@@ -50,6 +50,7 @@ BIGQUERY_TO_DUCKDB = {"INT64": "BIGINT", "STRING": "VARCHAR", "FLOAT64": "DOUBLE
 TASK_ORDER = [
     "enrich",
     "detect_suspicious", "detect_short", "detect_long", "detect_invalid_location",
+    "define_trusted",
     "aggregate_by_borough", "aggregate_by_hour",
     "curate",
 ]
