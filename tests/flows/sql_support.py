@@ -19,6 +19,7 @@ import yaml
 
 from infra.contract import KV_KEYS
 from tests.flows.conftest import FLOWS_ROOT, REPO_ROOT
+from tests.flows.flow_walk import iter_tasks as walk_tasks
 
 DATA_DIR = REPO_ROOT / "data"
 
@@ -80,21 +81,9 @@ def flow_files(*namespaces: str) -> list[Path]:
     return sorted(p for ns in namespaces for p in (FLOWS_ROOT / ns).glob("*.yaml"))
 
 
-def iter_tasks(node: Any) -> Iterator[dict]:
-    """Every task of a flow (or of a task), depth first: tasks, then/else, errors, finally, cases."""
-    if isinstance(node, list):
-        for item in node:
-            yield from iter_tasks(item)
-        return
-    if not isinstance(node, dict):
-        return
-    if "id" in node and isinstance(node.get("type"), str) and "." in node["type"]:
-        yield node
-    for key in ("tasks", "then", "else", "errors", "finally", "afterExecution"):
-        yield from iter_tasks(node.get(key))
-    if isinstance(node.get("cases"), dict):
-        for items in node["cases"].values():
-            yield from iter_tasks(items)
+def iter_tasks(flow: dict) -> Iterator[dict]:
+    """Every task of a flow, depth first: tasks, then/else, errors, finally, cases."""
+    return (task for _, task, _ in walk_tasks(flow))
 
 
 def task(flow: dict, task_id: str) -> dict:

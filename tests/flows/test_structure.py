@@ -28,6 +28,7 @@ from tests.flows.conftest import (
     namespace_dirs,
     namespace_files,
 )
+from tests.flows.flow_walk import iter_tasks, task_list
 
 # Kestra's own patterns (core models AbstractFlow / TaskInterface / TriggerInterface).
 FLOW_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
@@ -75,45 +76,6 @@ def strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield sub + " (key)", key
         if isinstance(value, str):
             yield sub, value
-
-
-def _task_list(value: Any) -> list | None:
-    if isinstance(value, list) and value and all(isinstance(t, dict) for t in value):
-        return value
-    return None
-
-
-def iter_tasks(flow: dict) -> Iterator[tuple[str, dict, list[dict]]]:
-    """Yield (path, task, ancestors) for every task of a flow, however deeply nested.
-
-    Follows tasks/errors/finally/afterExecution at flow level and, inside tasks, the children
-    of flowable tasks: tasks, then, else, errors, finally, Switch cases/defaults and Dag entries.
-    """
-
-    def children(task: dict, path: str, ancestors: list[dict]):
-        for key in ("tasks", "then", "else", "errors", "finally", "defaults"):
-            items = _task_list(task.get(key))
-            if items is None or (key == "defaults" and not all("type" in t for t in items)):
-                continue
-            yield from visit(items, f"{path}.{key}", ancestors)
-        cases = task.get("cases")
-        if isinstance(cases, dict):
-            for name, items in cases.items():
-                if _task_list(items):
-                    yield from visit(items, f"{path}.cases.{name}", ancestors)
-
-    def visit(items: list, path: str, ancestors: list[dict]):
-        for i, item in enumerate(items):
-            item_path = f"{path}[{i}]"
-            if "task" in item and "id" not in item and isinstance(item["task"], dict):
-                item, item_path = item["task"], f"{item_path}.task"  # Dag entry
-            yield item_path, item, ancestors
-            yield from children(item, item_path, ancestors + [item])
-
-    for key in ("tasks", "errors", "finally", "afterExecution"):
-        items = _task_list(flow.get(key))
-        if items:
-            yield from visit(items, key, [])
 
 
 def iter_triggers(flow: dict) -> Iterator[tuple[str, dict]]:
@@ -258,7 +220,7 @@ def test_flow_identity(flow_file: Source):
             problems.append(f"{flow_file.rel}: namespace {ns!r} does not match {NAMESPACE_RE.pattern}")
         elif ns != flow_file.namespace:
             problems.append(f"{flow_file.rel}: namespace {ns!r} differs from its folder {flow_file.namespace!r}")
-    if "tasks" in doc and not _task_list(doc["tasks"]):
+    if "tasks" in doc and not task_list(doc["tasks"]):
         problems.append(f"{flow_file.rel}: tasks must be a non-empty list of task mappings")
     assert not problems, "\n".join(problems)
 
