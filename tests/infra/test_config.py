@@ -152,3 +152,8 @@ def test_example_stack_file_is_complete_but_needs_a_real_project():
     assert "placeholder" in message
     run = run_stack({**example, "gcp:project": "acme-data-123"})
     assert run.outputs["region"] == "europe-west2"
+
+
+def test_labels_are_a_json_map_merged_with_ours():
+    labels = _load({**GOOD, "kestra-gcp:labels": '{"team": "data", "app": "orchestration"}'}).gcp.labels
+    assert labels == {"managed-by": "pulumi", "app": "orchestration", "team": "data"}
