@@ -5,17 +5,10 @@ import json
 
 import pytest
 
-from tests.support import pulumi_harness
-from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, run_stack
+from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, plain, run_stack
 
 PROJECT = "acme-data-123"
 EXTERNAL_PASSWORD = "External-Pass-77"
-
-
-def plain(value):
-    if isinstance(value, dict) and value.get(pulumi_harness._SIG_KEY) == pulumi_harness._SECRET_SIG:
-        return value["value"]
-    return value
 
 
 def kestra_env(run) -> dict:

@@ -9,8 +9,7 @@ import yaml
 
 from infra.config import load_config
 from infra.runtime import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
-from tests.support import pulumi_harness
-from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, run_stack
+from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, plain, run_stack
 
 PASSWORD = "Configured-Pass-2024"
 PG_PASSWORD = "pg-Configured-Pass-99"
@@ -71,13 +70,6 @@ def local_run():
 def full_run():
     """GCP key, every optional secret and a password for Kestra and Postgres configured."""
     return run({**LOCAL, **CONFIGURED_SECRETS}, gcp_key=MOCK_PRIVATE_KEY)
-
-
-def plain(value):
-    """An input value with the harness' secret wrapper removed."""
-    if isinstance(value, dict) and value.get(pulumi_harness._SIG_KEY) == pulumi_harness._SECRET_SIG:
-        return value["value"]
-    return value
 
 
 def container(stack, suffix):

@@ -91,6 +91,13 @@ class StackRun:
         return {r.type for r in self.resources}
 
 
+def plain(value: Any) -> Any:
+    """An input value with the wire's secret wrapper removed (inputs keep it: see secret_paths)."""
+    if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG:
+        return value["value"]
+    return value
+
+
 def _secret_paths(value: Any, prefix: str = "") -> set[str]:
     """Top-level input names (or dotted paths) whose wire value is a secret."""
     found: set[str] = set()
