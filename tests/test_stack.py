@@ -76,3 +76,14 @@ def test_kestra_outputs_and_secrets(request, fixture):
 
 def test_docker_url_is_loopback_by_default(gcp_docker):
     assert gcp_docker.outputs["kestraUrl"] == "http://127.0.0.1:8080"
+
+
+def test_container_receives_exactly_the_secrets_flows_may_name():
+    from infra.contract import SECRET_NAMES
+
+    run = run_stack(
+        {"gcp:project": PROJECT, "kestra-gcp:githubToken": "ghp_example0123456789"},
+        secret_keys=("kestra-gcp:githubToken",),
+    )
+    names = {k.removeprefix("SECRET_") for k in kestra_env(run) if k.startswith("SECRET_")}
+    assert names == set(SECRET_NAMES)
