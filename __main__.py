@@ -98,18 +98,7 @@ if config.gcp is not None:
 
 if config.docker is not None:
     runtime = KestraRuntime(
-        "kestra",
-        KestraRuntimeArgs(
-            name_prefix=config.name_prefix,
-            docker=config.docker,
-            username=config.access.username,
-            password=config.access.password,
-            postgres_password=config.postgres_password,
-            gcp_service_account_key=identity.private_key if identity else None,
-            github_token=config.github_token,
-            gemini_api_key=config.gemini_api_key,
-            gemini_model=config.gemini_model,
-        ),
+        "kestra", KestraRuntimeArgs.from_config(config, identity.private_key if identity else None)
     )
     kestra_url, kestra_password = runtime.url, runtime.password
     internal_url, kestra_ready = runtime.internal_url, [runtime.kestra_container]

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from infra.config import DockerSettings
+from infra.config import DockerSettings, StackConfig
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,
@@ -48,6 +48,25 @@ class KestraRuntimeArgs:
     github_token: Optional[pulumi.Input[str]] = None
     gemini_api_key: Optional[pulumi.Input[str]] = None
     gemini_model: str = DEFAULT_GEMINI_MODEL
+
+    @classmethod
+    def from_config(
+        cls, config: StackConfig, gcp_service_account_key: Optional[pulumi.Input[str]] = None
+    ) -> "KestraRuntimeArgs":
+        """The runtime's settings as the stack config gives them (config.docker must be set)."""
+        if config.docker is None:
+            raise ValueError("docker: the stack config selects an external Kestra, not Docker")
+        return cls(
+            name_prefix=config.name_prefix,
+            docker=config.docker,
+            username=config.access.username,
+            password=config.access.password,
+            postgres_password=config.postgres_password,
+            gcp_service_account_key=gcp_service_account_key,
+            github_token=config.github_token,
+            gemini_api_key=config.gemini_api_key,
+            gemini_model=config.gemini_model,
+        )
 
 
 def postgres_data_path(image: str) -> str:

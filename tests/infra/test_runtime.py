@@ -34,20 +34,8 @@ PASSWORD_TYPE = "random:index/randomPassword:RandomPassword"
 def runtime_program(gcp_key=None):
     def program():
         config = load_config()
-        runtime = KestraRuntime(
-            "kestra",
-            KestraRuntimeArgs(
-                name_prefix=config.name_prefix,
-                docker=config.docker,
-                username=config.access.username,
-                password=config.access.password,
-                postgres_password=config.postgres_password,
-                gcp_service_account_key=None if gcp_key is None else pulumi.Output.secret(gcp_key),
-                github_token=config.github_token,
-                gemini_api_key=config.gemini_api_key,
-                gemini_model=config.gemini_model,
-            ),
-        )
+        key = None if gcp_key is None else pulumi.Output.secret(gcp_key)
+        runtime = KestraRuntime("kestra", KestraRuntimeArgs.from_config(config, key))
         for name in EXPORTS:
             pulumi.export(name, getattr(runtime, name))
         pulumi.export("container_name", runtime.kestra_container.name)
