@@ -136,7 +136,7 @@ def discover(flows_dir: Path, repo_root: Optional[Path] = None) -> Catalogue:
                         flow_id=path.stem,
                         origin=origin,
                         source=path.read_text(encoding="utf-8"),
-                        subflows=tuple(sorted(_subflow_refs(document.get("tasks", [])) | _subflow_refs(document.get("errors", [])) | _subflow_refs(document.get("finally", [])))),
+                        subflows=tuple(sorted(_subflow_refs([document.get(k) for k in ("tasks", "errors", "finally")]))),
                     )
                 )
         for path in sorted((ns_dir / "files").rglob("*")) if (ns_dir / "files").is_dir() else []:
