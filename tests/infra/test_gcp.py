@@ -177,3 +177,60 @@ def test_key_material_never_exported_in_plaintext(gcp_run):
 def test_everything_is_inside_a_component(gcp_run, resource_type):
     for r in gcp_run.of_type(resource_type):
         assert r.parent_type.startswith("kestra-gcp:infra:"), (r.name, r.parent_type)
+
+
+# --- what a fresh project needs: every resource waits for the API that serves it ------------
+# On a project where an API is still off, GCP answers 403 SERVICE_DISABLED; Pulumi only orders
+# creation along dependencies, so a missing edge is a failed first `pulumi up`.
+
+def _awaited_apis(run, resource):
+    return {run.by_urn(u).inputs["service"] for u in resource.dependencies
+            if run.by_urn(u).type == "gcp:projects/service:Service"}
+
+
+@pytest.mark.parametrize("resource_type, api", [
+    ("gcp:storage/bucket:Bucket", "storage.googleapis.com"),
+    ("gcp:bigquery/dataset:Dataset", "bigquery.googleapis.com"),
+    ("gcp:pubsub/topic:Topic", "pubsub.googleapis.com"),
+    ("gcp:pubsub/subscription:Subscription", "pubsub.googleapis.com"),
+    ("gcp:serviceaccount/account:Account", "iam.googleapis.com"),
+])
+def test_first_up_on_a_fresh_project_creates_each_resource_after_its_api(gcp_run, resource_type, api):
+    resources = gcp_run.of_type(resource_type)
+    assert resources
+    for r in resources:
+        assert api in _awaited_apis(gcp_run, r), (r.name, r.dependencies)
+
+
+def test_api_resources_keep_their_names_so_existing_stacks_are_not_replaced(gcp_run):
+    # The logical name is part of the URN: renaming would make `up` replace every API resource.
+    names = {s.inputs["service"]: s.name for s in gcp_run.of_type("gcp:projects/service:Service")}
+    assert names == {
+        "storage.googleapis.com": "storage",
+        "bigquery.googleapis.com": "bigquery",
+        "pubsub.googleapis.com": "pubsub",
+        "iam.googleapis.com": "iam",
+    }
+
+
+def test_destroy_never_disables_an_api_or_the_apis_that_depend_on_it(gcp_run):
+    # README: "The APIs stay enabled." Other workloads in the project may use them; and should
+    # disableOnDestroy ever be switched on, disabling must not cascade to dependent APIs.
+    for s in gcp_run.of_type("gcp:projects/service:Service"):
+        assert s.inputs["disableOnDestroy"] is False
+        assert s.inputs["disableDependentServices"] is False
+
+
+def test_subscription_gives_kestra_a_minute_to_ack_before_pubsub_redelivers(gcp_run):
+    # README: ack deadline 60 s. Pub/Sub's default is 10 s; a message Kestra's trigger has not
+    # acknowledged by then is delivered again and would start a second execution for one upload.
+    sub = gcp_run.one("gcp:pubsub/subscription:Subscription")
+    assert sub.inputs["ackDeadlineSeconds"] == 60
+
+
+def test_a_subscription_idle_for_31_days_is_not_deleted(gcp_run):
+    # Pub/Sub deletes a subscription after 31 days without activity unless its expiration
+    # policy has an empty ttl ("never expires").
+    sub = gcp_run.one("gcp:pubsub/subscription:Subscription")
+    assert sub.inputs["expirationPolicy"] == {"ttl": ""}
+    assert sub.inputs["topic"] == f"projects/{PROJECT}/topics/file-upload-events"
