@@ -9,7 +9,7 @@ from pulumi.runtime import config as runtime_config
 from infra import config as config_module
 from infra.config import ConfigError, bucket_name_problem, load_config
 from kestra.config import basic_auth_password_problem
-from tests.support.pulumi_harness import REPO_ROOT, run_stack
+from tests.support.pulumi_harness import REPO_ROOT, plain, run_stack
 
 GOOD = {"gcp:project": "acme-data-123"}
 
@@ -157,3 +157,31 @@ def test_example_stack_file_is_complete_but_needs_a_real_project():
 def test_labels_are_a_json_map_merged_with_ours():
     labels = _load({**GOOD, "kestra-gcp:labels": '{"team": "data", "app": "orchestration"}'}).gcp.labels
     assert labels == {"managed-by": "pulumi", "app": "orchestration", "team": "data"}
+
+
+# README: startupTimeoutSeconds is 30..3600. Below 30 s not even Postgres' first init fits, so
+# every `up` would fail; above an hour a broken start would hang `up` for longer than anyone waits.
+@pytest.mark.parametrize("seconds, accepted", [("29", False), ("30", True), ("3600", True), ("3601", False)])
+def test_startup_timeout_accepts_exactly_the_documented_range(seconds, accepted):
+    config = {"kestra-gcp:startupTimeoutSeconds": seconds}
+    if accepted:
+        assert _load(config).docker.startup_timeout_seconds == int(seconds)
+    else:
+        message = _config_error(config)
+        assert f"kestra-gcp:startupTimeoutSeconds: {seconds} is outside 30..3600" in message
+
+
+# README: a configured postgresPassword has 12+ characters (it guards the whole Kestra database).
+def test_short_postgres_password_rejected_without_echoing_it():
+    message = _config_error({"kestra-gcp:postgresPassword": "Elevenchars"},
+                            secret_keys=("kestra-gcp:postgresPassword",))
+    assert "kestra-gcp:postgresPassword: must be at least 12 characters" in message
+    assert "Elevenchars" not in message
+
+
+def test_twelve_character_postgres_password_is_used():
+    run = run_stack({"kestra-gcp:profile": "local", "kestra-gcp:postgresPassword": "Twelve-chars"},
+                    secret_keys=("kestra-gcp:postgresPassword",))
+    postgres = run.one("docker:index/container:Container", "kestra-postgres")
+    assert "POSTGRES_PASSWORD=Twelve-chars" in plain(postgres.inputs["envs"])
+    assert [p.name for p in run.of_type("random:index/randomPassword:RandomPassword")] == ["kestra-kestra-password"]

@@ -393,3 +393,34 @@ def test_consumers_of_url_depend_on_the_healthy_kestra_container():
         consumer = stack.one("random:index/randomId:RandomId", probe)
         assert consumer.inputs["keepers"]["url"] == url
         assert container(stack, "kestra").urn in consumer.dependencies, probe
+
+
+# --- settings a user relies on without seeing them ---------------------------------------------
+
+def test_postgres_health_is_checked_over_tcp_so_first_start_init_is_not_mistaken_for_ready(local_run):
+    # The postgres image's entrypoint initialises a new data directory with a temporary server
+    # listening on the Unix socket only (listen_addresses=''), then restarts it. pg_isready over
+    # the socket would report that temporary server ready and Kestra would start against a
+    # database about to go away; over TCP it is ready only once the real server listens.
+    check = container(local_run, "postgres").inputs["healthcheck"]["tests"]
+    assert check[:2] == ["CMD", "pg_isready"]
+    assert check[check.index("-h") + 1] == "127.0.0.1"
+
+
+def test_destroy_gives_each_container_time_to_stop_cleanly(local_run):
+    # README: Postgres gets 30 s to shut down (a checkpoint instead of crash recovery on the next
+    # start), Kestra 60 s to stop its workers. Docker's default is 10 s, then SIGKILL.
+    assert container(local_run, "postgres").inputs["destroyGraceSeconds"] == 30
+    assert container(local_run, "kestra").inputs["destroyGraceSeconds"] == 60
+
+
+def test_postgres_healthcheck_timing_allows_a_slow_first_init(local_run):
+    # Docker marks a container unhealthy after `retries` failed checks past `start_period`; with
+    # 5 s between checks and 10 retries Postgres has about a minute beyond the start period.
+    check = container(local_run, "postgres").inputs["healthcheck"]
+    assert (check["interval"], check["timeout"], check["retries"], check["startPeriod"]) == ("5s", "5s", 10, "10s")
+
+
+def test_kestra_healthcheck_tolerates_a_minute_of_failures_once_started(local_run):
+    check = container(local_run, "kestra").inputs["healthcheck"]
+    assert (check["interval"], check["timeout"], check["retries"]) == ("10s", "5s", 6)
