@@ -1,11 +1,15 @@
 """Every GCP resource of the walkthrough, as the real program registers it under mocks."""
 
+from pathlib import Path
+
+import pulumi
 import pytest
 
 from infra.config import BUCKET_FOLDERS, DATASET_IDS
+from infra.storage import Storage, StorageArgs
 from infra.identity import GUIDE_PROJECT_ROLES
 from tests.infra.conftest import GCP_CONFIG, PROJECT
-from tests.support.pulumi_harness import GCS_SERVICE_AGENT, run_stack
+from tests.support.pulumi_harness import GCS_SERVICE_AGENT, REPO_ROOT, run_stack
 
 SA_MEMBER = f"serviceAccount:kestra-sa@{PROJECT}.iam.gserviceaccount.com"
 ADMIN_ROLES = {"roles/bigquery.admin", "roles/storage.admin", "roles/owner", "roles/editor", "roles/pubsub.admin"}
@@ -234,3 +238,56 @@ def test_a_subscription_idle_for_31_days_is_not_deleted(gcp_run):
     sub = gcp_run.one("gcp:pubsub/subscription:Subscription")
     assert sub.inputs["expirationPolicy"] == {"ttl": ""}
     assert sub.inputs["topic"] == f"projects/{PROJECT}/topics/file-upload-events"
+
+
+# --- the bucket's contents ---------------------------------------------------------------------
+
+def test_bucket_is_created_in_the_stack_project(gcp_run):
+    assert gcp_run.one("gcp:storage/bucket:Bucket").inputs["project"] == PROJECT
+
+
+def test_folders_are_empty_directory_markers(gcp_run):
+    # README/walkthrough: the folders are zero-byte `name/` objects, as the console creates them;
+    # the content type marks them as folders rather than files to download.
+    folders = [o for o in gcp_run.of_type("gcp:storage/bucketObject:BucketObject") if o.inputs["name"].endswith("/")]
+    assert {o.inputs["name"] for o in folders} == set(BUCKET_FOLDERS)
+    for o in folders:
+        assert isinstance(o.inputs["source"], pulumi.StringAsset) and o.inputs["source"].text == "", o.name
+        assert o.inputs["contentType"] == "application/x-directory", o.name
+
+
+def test_data_objects_upload_the_repository_sample_files(gcp_run):
+    objects = {o.inputs["name"]: o for o in gcp_run.of_type("gcp:storage/bucketObject:BucketObject")}
+    for name, repo_path in {
+        "data.csv": "data/data.csv",
+        "taxi_zone_lookup.csv": "data/taxi_zone_lookup.csv",
+        "yc-retry/data/retry-ok-file.csv": "data/yc-retry/retry-ok-file.csv",
+        "yc-retry/data/retry-error-file.csv": "data/yc-retry/retry-error-file.csv",
+    }.items():
+        source = objects[name].inputs["source"]
+        assert isinstance(source, pulumi.FileAsset), name
+        assert Path(source.path) == REPO_ROOT / repo_path
+
+
+def test_storage_resources_keep_their_names_so_up_never_replaces_the_bucket(gcp_run):
+    # A logical name is part of the URN: renaming one makes `up` delete and recreate it, and for
+    # the bucket that means with all its data.
+    names = {r.name for r in gcp_run.resources if r.parent_type == "kestra-gcp:infra:Storage"}
+    assert names == {
+        "bucket",
+        "folder-test", "folder-yellow-cab", "folder-yellow-cab-archive",
+        "folder-yc-retry-data", "folder-yc-retry-archive", "folder-yc-retry-errors",
+        "data-data-csv", "data-taxi_zone_lookup-csv",
+        "data-yc-retry-data-retry-ok-file-csv", "data-yc-retry-data-retry-error-file-csv",
+    }
+
+
+def test_a_missing_sample_file_stops_the_program_naming_the_file():
+    def program():
+        Storage("storage", StorageArgs(
+            project=PROJECT, location="europe-west2", bucket_name=f"{PROJECT}-kestra", folders=(),
+            labels={}, keep_data=False, data_files={"gone.csv": "data/no-such-file.csv"},
+        ))
+
+    with pytest.raises(FileNotFoundError, match=r"^data/no-such-file\.csv: sample data file missing"):
+        run_stack({}, program=program)

@@ -114,7 +114,6 @@ def test_postgres_is_private_persistent_and_waited_for(local_run):
     check = pg.inputs["healthcheck"]
     assert check["tests"][:2] == ["CMD", "pg_isready"]
     assert " -d kestra -U kestra" in " ".join(check["tests"])
-    assert check["interval"] and check["timeout"] and check["retries"] >= 3
     assert pg.inputs["wait"] is True
     assert pg.inputs["waitTimeout"] == 300
 
