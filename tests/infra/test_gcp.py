@@ -291,3 +291,83 @@ def test_a_missing_sample_file_stops_the_program_naming_the_file():
 
     with pytest.raises(FileNotFoundError, match=r"^data/no-such-file\.csv: sample data file missing"):
         run_stack({}, program=program)
+
+
+# --- labels: README `labels` are "extra GCP labels" on what the stack creates ----------------
+
+LABELLED = ("gcp:storage/bucket:Bucket", "gcp:bigquery/dataset:Dataset", "gcp:pubsub/topic:Topic",
+            "gcp:pubsub/subscription:Subscription")
+
+
+def test_configured_labels_reach_every_labelled_resource():
+    # Billing reports and `gcloud ... --filter=labels.team=data` find the stack's resources by them.
+    run = run_stack({**GCP_CONFIG, "kestra-gcp:labels": '{"team": "data"}'})
+    for resource_type in LABELLED:
+        resources = run.of_type(resource_type)
+        assert resources, resource_type
+        for r in resources:
+            assert r.inputs["labels"]["team"] == "data", (resource_type, r.name)
+            assert r.inputs["labels"]["managed-by"] == "pulumi", (resource_type, r.name)
+
+
+@pytest.mark.parametrize("resource_type", [
+    "gcp:bigquery/dataset:Dataset", "gcp:pubsub/topic:Topic", "gcp:pubsub/subscription:Subscription",
+    "gcp:pubsub/topicIAMMember:TopicIAMMember", "gcp:bigquery/datasetIamMember:DatasetIamMember",
+    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember", "gcp:projects/iAMMember:IAMMember",
+])
+def test_everything_lands_in_the_stack_project(gcp_run, resource_type):
+    # Without an explicit project the provider falls back to its own default project, which on a
+    # workstation may be another one entirely.
+    for r in gcp_run.of_type(resource_type):
+        assert r.inputs["project"] == PROJECT, (resource_type, r.name)
+
+
+def test_datasets_say_what_they_are_in_the_console(gcp_run):
+    for d in gcp_run.of_type("gcp:bigquery/dataset:Dataset"):
+        assert d.inputs["description"] == f"Kestra walkthrough dataset {d.inputs['datasetId']}, managed by Pulumi"
+
+
+def test_notification_covers_the_whole_bucket(gcp_run):
+    # event_ingest routes on the object name itself, so every upload must reach it.
+    note = gcp_run.one("gcp:storage/notification:Notification")
+    assert note.inputs.get("objectNamePrefix") is None
+
+
+def test_gcs_agent_publish_grant_is_on_the_stack_project_topic(gcp_run):
+    grant = gcp_run.one("gcp:pubsub/topicIAMMember:TopicIAMMember")
+    assert grant.inputs["project"] == PROJECT
+    assert grant.parent_type == "kestra-gcp:infra:UploadEvents"
+
+
+def test_service_account_is_recognisable_in_the_console(gcp_run):
+    account = gcp_run.one("gcp:serviceaccount/account:Account")
+    assert account.inputs["displayName"] == "Kestra workflows"
+    assert "kestra-gcp" in account.inputs["description"]
+
+
+def test_an_unknown_iam_mode_is_refused_before_any_grant():
+    from infra.identity import IdentityArgs, KestraIdentity
+
+    def program():
+        KestraIdentity("identity", IdentityArgs(
+            project=PROJECT, account_id="kestra-sa", iam_mode="admin", bucket_name="b",
+            bucket_object_role="roles/storage.objectAdmin", dataset_ids={}, subscription_id="s",
+        ))
+
+    with pytest.raises(ValueError, match=r"^iam_mode: unknown mode 'admin'$") as info:
+        run_stack({}, program=program)
+    assert not [r for r in info.value.registered if "IAMMember" in r.type or "IamMember" in r.type]
+
+
+def test_iam_resources_keep_their_names(gcp_run, guide_run):
+    # Renaming a grant replaces it: for a moment the account lacks the role mid-run.
+    least = {r.name for r in gcp_run.resources if r.parent_type == "kestra-gcp:infra:KestraIdentity"}
+    assert least == {
+        "service-account", "service-account-key", "project-bigquery-jobUser",
+        *(f"dataset-{d}-editor" for d in DATASET_IDS), "bucket-objects", "subscription-subscriber",
+    }
+    guide = {r.name for r in guide_run.resources if r.parent_type == "kestra-gcp:infra:KestraIdentity"}
+    assert guide == {
+        "service-account", "service-account-key", "project-bigquery-admin", "project-storage-admin",
+        "project-pubsub-subscriber", "project-pubsub-viewer",
+    }
