@@ -49,11 +49,13 @@ def test_folders_and_data_files(gcp_run):
     assert set(BUCKET_FOLDERS) == {
         "test/", "yellow-cab/", "yellow-cab-archive/", "yc-retry/data/", "yc-retry/archive/", "yc-retry/errors/"
     }
-    for name in ("data.csv", "taxi_zone_lookup.csv", "yc-retry/data/retry-ok-file.csv", "yc-retry/data/retry-error-file.csv"):
+    sample_files = ("data.csv", "taxi_zone_lookup.csv", "yc-retry/data/retry-ok-file.csv",
+                    "yc-retry/data/retry-dirty-file.csv", "yc-retry/data/retry-error-file.csv")
+    for name in sample_files:
         assert name in objects, name
         assert objects[name].inputs["contentType"] == "text/csv"
         assert objects[name].inputs["bucket"] == f"{PROJECT}-kestra"
-    assert len(objects) == len(BUCKET_FOLDERS) + 4
+    assert len(objects) == len(BUCKET_FOLDERS) + len(sample_files)
 
 
 def test_datasets(gcp_run):
