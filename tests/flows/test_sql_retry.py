@@ -12,7 +12,6 @@ so the parent rolls it back and moves it to yc-retry/errors/.
 
 from __future__ import annotations
 
-import ast
 import re
 from datetime import datetime
 
@@ -22,6 +21,7 @@ import pytest
 from tests.flows.sql_support import (
     DATA_DIR,
     connect,
+    evaluate,
     fetch_bigquery,
     kv_name,
     load_csv_as_text,
@@ -72,35 +72,6 @@ def strict_value(column: str, text: str | None):
         return typed(column, text), True
     except ValueError:
         return None, False
-
-
-# ------------------------------------------------------------------------------------------------
-# The flows' Pebble for the staging table name, evaluated for the sample files
-# ------------------------------------------------------------------------------------------------
-
-FILTERS = {
-    "substringAfterLast": lambda s, sep: s[s.rindex(sep) + len(sep):] if sep in s else "",
-    "substringBeforeLast": lambda s, sep: s[: s.rindex(sep)] if sep in s else s,
-    "replace": lambda s, pairs: _replace_all(s, pairs),
-}
-
-
-def _replace_all(text: str, pairs: dict) -> str:
-    for old, new in pairs.items():
-        text = text.replace(old, new)
-    return text
-
-
-def evaluate(template: str, variables: dict) -> str:
-    """`{{ variable | filter(args) | … }}` with the string filters Kestra provides, nothing else."""
-    def one(match: re.Match) -> str:
-        head, *filters = [part.strip() for part in match.group(1).split("|")]
-        value = variables[head]
-        for call in filters:
-            name, args = re.fullmatch(r"(\w+)\((.*)\)", call).groups()
-            value = FILTERS[name](value, ast.literal_eval(args))
-        return value
-    return re.sub(r"\{\{(.*?)\}\}", one, template)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -349,10 +349,14 @@ def test_fetch_url_and_object_name_follow_the_tlc_pattern():
 def test_parquet_loaders_take_the_schema_from_the_files():
     # A year's schema must not be written into a flow: 2025 adds cbd_congestion_fee, older years
     # differ. Every Parquet load autodetects and may add columns.
-    loads = [("sequential_ingest", "load_file"), ("parallel_pipeline", "load_file"), ("event_ingest", "load_object")]
-    for flow_id, task_id in loads:
+    # parallel_pipeline stages each file in its own table, then appends it to raw_trips by
+    # column name (tests/flows/test_sql_raw_history.py).
+    loads = [("sequential_ingest", "load_file"), ("event_ingest", "load_object")]
+    for flow_id, task_id in loads + [("parallel_pipeline", "stage_file")]:
         load = task(load_flow("gcp.yellowcab", flow_id), task_id)
         assert load["format"] == "PARQUET" and load["autodetect"] is True, flow_id
         assert "schema" not in load, flow_id
-        assert load["writeDisposition"] == "WRITE_APPEND", flow_id
-        assert "ALLOW_FIELD_ADDITION" in load["schemaUpdateOptions"], flow_id
+    for flow_id, task_id in loads + [("parallel_pipeline", "append_file_rows")]:
+        write = task(load_flow("gcp.yellowcab", flow_id), task_id)
+        assert write["writeDisposition"] == "WRITE_APPEND", flow_id
+        assert "ALLOW_FIELD_ADDITION" in write["schemaUpdateOptions"], flow_id
