@@ -141,7 +141,7 @@ def test_trip_sample_has_airport_and_borough_variety():
     pickups = Counter(int(t["PULocationID"]) for t in trips)
     assert pickups[132] >= 3, "JFK pickups make the Queens/JFK join visible"
     dropoff_boroughs = {lookup[int(t["DOLocationID"])][0] for t in trips if int(t["DOLocationID"]) in lookup}
-    assert {"Manhattan", "Queens", "Brooklyn", "Bronx"} <= dropoff_boroughs
+    assert {"Manhattan", "Queens", "Brooklyn", "Bronx", "Staten Island"} <= dropoff_boroughs
     assert sum(int(t["PULocationID"]) in PLANTED_INVALID_IDS or int(t["DOLocationID"]) in PLANTED_INVALID_IDS
                for t in trips) == 5
 
