@@ -44,7 +44,6 @@ def staging_name(flow: dict, uri: str) -> str:
 @pytest.fixture()
 def db(flow):
     con = connect(YC)
-    run_bigquery(con, render(sql_of(flow, "create_raw_trips")))
     # The sample trips, typed as a Parquet load gives them; split in two "monthly files".
     con.execute(f"CREATE TABLE all_trips AS SELECT row_number() OVER () AS n, * FROM read_csv('{TRIPS_CSV.as_posix()}', "
                 "header = true, timestampformat = '%Y-%m-%d %H:%M:%S')")
@@ -57,6 +56,7 @@ def load_file(con, flow: dict, uri: str, where: str, extra_columns: str = "") ->
     con.execute(f"CREATE OR REPLACE TABLE {YC}.{staging} AS SELECT * EXCLUDE (n){extra_columns} "
                 f"FROM all_trips WHERE {where}")
     values = {"taskrun.value": uri, "render(vars.staging_table)": staging}
+    run_bigquery(con, render(sql_of(flow, "create_raw_trips"), values))
     run_bigquery(con, render(sql_of(flow, "forget_file_rows"), values))
     append = task(flow, "append_file_rows")
     assert render(append["destinationTable"], values) == f"{YC}.raw_trips"
@@ -79,6 +79,13 @@ def test_the_batch_no_longer_drops_the_raw_table(flow):
 def test_staging_tables_are_one_per_file(flow):
     assert staging_name(flow, FILE_A) == "stg_yellow_tripdata_2024_01"
     assert staging_name(flow, FILE_B) == "stg_yellow_tripdata_2024_02"
+
+
+def test_the_first_file_gives_raw_trips_its_columns(db, flow):
+    load_file(db, flow, FILE_A, "n <= 100")
+    columns = [c for (c,) in db.execute(f"SELECT column_name FROM (DESCRIBE {YC}.raw_trips)").fetchall()]
+    header = TRIPS_CSV.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert columns == header + ["source_file", "loaded_at"]
 
 
 def test_history_is_kept_and_a_reloaded_file_replaces_its_rows(db, flow):
