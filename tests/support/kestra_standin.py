@@ -10,8 +10,9 @@ What it models: basic auth (401 + ``WWW-Authenticate: Basic``, empty body, like
 AuthenticationFilter); flows with revisions that grow only when the stored source changes; flow
 validation (``id``/``namespace``/``tasks`` required, task and trigger types from a small known
 set) answering 422 on create/update and 200-with-constraints on ``/flows/validate``; namespace
-files; KV entries typed like KVController; dashboards whose YAML must carry ``id``; executions that
-go CREATED → RUNNING → SUCCESS (or FAILED) one step per poll.
+files; KV entries typed like KVController; dashboards whose YAML must carry ``id``; executions,
+their task runs, outputs and leveled logs (`tests/support/standin_executions.py`), which go
+CREATED → RUNNING → end state one step per poll and can be scripted per flow.
 
 What it does not model: Kestra's real plugin schemas, templating, scheduling, storage revisions,
 multi-tenancy rules of the Enterprise edition (tenants are just separate stores here).
@@ -36,8 +37,7 @@ import socket
 import struct
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
@@ -84,7 +84,6 @@ KV_KEY_MESSAGE = (
     "Illegal argument: Key must start with an alphanumeric character (uppercase or lowercase) and can "
     "contain alphanumeric characters (uppercase or lowercase), dots (.), underscores (_), and hyphens (-) only."
 )
-TERMINAL = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
 
 
 @dataclass
@@ -124,19 +123,6 @@ class _Flow:
     source: str
     parsed: dict
     revision: int
-
-
-@dataclass
-class _Execution:
-    id: str
-    namespace: str
-    flow_id: str
-    revision: int
-    states: list  # the states it will go through, first is current
-    failing_task: Optional[str]
-    error: Optional[str] = None
-    polls: int = 0
-    history: list = field(default_factory=list)
 
 
 class _Problem(Exception):
@@ -185,12 +171,21 @@ class KestraStandin:
         self.files: dict[tuple, bytes] = {}
         self.kv: dict[tuple, Any] = {}
         self.dashboards: dict[tuple, dict] = {}
-        self.executions: dict[str, _Execution] = {}
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
-        # How executions of (namespace, flow_id) end: {"state": "FAILED" | "SUCCESS" | "RUNNING"
-        # (never ends), "task": failing task id, "error": its ERROR log line}. Default: SUCCESS.
-        self.execution_outcomes: dict[tuple, dict] = {}
+        # Executions, their task runs, outputs and logs: tests/support/standin_executions.py.
+        # Imported here, not at the top, so that module can stay free of this one's names.
+        from tests.support.standin_executions import ExecutionModel
+
+        self.execution_model = ExecutionModel(
+            problem=_Problem, multipart=_multipart, base_url=lambda: self.url,
+            flow=lambda tenant, ns, fid: self.flows.get((tenant, ns, fid)),
+        )
+        self.executions = self.execution_model.executions
+        # Shorthand for how executions of (namespace, flow_id) end: {"state": "FAILED" | "SUCCESS" |
+        # "WARNING" | "KILLED" | "RUNNING" (never ends), "task": the task that ends so, "error": its
+        # log line}. Default: SUCCESS. `execution_model.script(...)` programs more (outputs, logs).
+        self.execution_outcomes = self.execution_model.outcomes
         self.lock = threading.RLock()
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -620,68 +615,15 @@ class KestraStandin:
     # -- executions -----------------------------------------------------------------------------
 
     def _trigger(self, tenant, ns, fid, *, query, ctype, body):
-        if not ctype.startswith("multipart/form-data"):
-            raise _Problem(415, "Unsupported Media Type")
-        flow = self.flows.get((tenant, ns, fid))
-        if flow is None:
-            raise _Problem(404, f"Not Found: Unable to find flow {ns}.{fid}")
-        outcome = self.execution_outcomes.get((ns, fid), {})
-        final = outcome.get("state", "SUCCESS")
-        states = ["CREATED", "RUNNING", final] if final in TERMINAL else ["CREATED", "RUNNING"]
-        execution = _Execution(
-            uuid.uuid4().hex[:22], ns, fid, flow.revision, states, outcome.get("task"), outcome.get("error")
-        )
-        execution.history.append({"state": "CREATED", "date": _now()})
-        self.executions[execution.id] = execution
-        doc = self._execution_json(tenant, execution)
-        doc["url"] = f"{self.url}/ui/{tenant}/executions/{ns}/{fid}/{execution.id}"
-        return _json(200, doc)
-
-    def _execution_json(self, tenant: str, ex: _Execution) -> dict:
-        current = ex.states[0]
-        flow = self.flows.get((tenant, ex.namespace, ex.flow_id))
-        task_ids = [t.get("id") for t in (flow.parsed.get("tasks") or [])] if flow else []
-        runs = []
-        if current != "CREATED":
-            for task_id in task_ids:
-                if current in TERMINAL:
-                    state = "FAILED" if task_id == ex.failing_task else "SUCCESS"
-                else:
-                    state = "RUNNING"
-                runs.append({"id": uuid.uuid5(uuid.NAMESPACE_OID, ex.id + task_id).hex[:22], "taskId": task_id,
-                             "executionId": ex.id, "state": {"current": state}})
-        return {
-            "id": ex.id,
-            "namespace": ex.namespace,
-            "flowId": ex.flow_id,
-            "flowRevision": ex.revision,
-            "tenantId": tenant,
-            "labels": [],
-            "taskRunList": runs,
-            "state": {"current": current, "histories": list(ex.history)},
-        }
+        return _json(200, self.execution_model.trigger(tenant, ns, fid, ctype=ctype, body=body))
 
     def _get_execution(self, tenant, eid, *, query, ctype, body):
-        ex = self.executions.get(eid)
-        if ex is None:
-            raise _Problem(404, "Not Found")
-        doc = self._execution_json(tenant, ex)
-        ex.polls += 1
-        if len(ex.states) > 1:  # advance one step per poll
-            ex.states.pop(0)
-            ex.history.append({"state": ex.states[0], "date": _now()})
-        return _json(200, doc)
-
+        if eid == "search":  # Micronaut matches the literal /executions/search before /{executionId}
+            return _json(200, self.execution_model.search(tenant, query))
+        return _json(200, self.execution_model.get(tenant, eid))
 
     def _execution_logs(self, tenant, eid, *, query, ctype, body):
-        """``GET /logs/{executionId}?minLevel=``: the failing task's ERROR line once it failed."""
-        ex = self.executions.get(eid)
-        logs = []
-        if ex is not None and ex.states[0] in TERMINAL and ex.failing_task:
-            logs.append({"executionId": eid, "namespace": ex.namespace, "flowId": ex.flow_id,
-                         "taskId": ex.failing_task, "level": "ERROR", "timestamp": _now(),
-                         "message": ex.error or "task failed"})
-        return _json(200, logs)
+        return _json(200, self.execution_model.logs(tenant, eid, query))
 
 
 _MISSING = object()
