@@ -129,3 +129,6 @@ pulumi.export("kestraUsername", config.access.username)
 pulumi.export("kestraPassword", pulumi.Output.secret(kestra_password))
 pulumi.export("flows", sorted(flows.flows))
 pulumi.export("skippedFlows", flows.skipped_flows)
+# Whether the stack gave its Kestra a GitHub token / Gemini key (python -m kestra.tour reads these).
+pulumi.export("gitSyncConfigured", config.docker is not None and config.github_token is not None)
+pulumi.export("aiConfigured", config.docker is not None and config.gemini_api_key is not None)

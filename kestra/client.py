@@ -617,3 +617,22 @@ class KestraClient:
             )
             or []
         )
+
+    def search_executions(
+        self, namespace: str, flow_id: str, *, start_date: Optional[str] = None, size: int = 50
+    ) -> list[dict]:
+        """``GET /executions/search`` (legacy ``namespace``/``flowId``/``startDate`` filters, still
+        read by Kestra 1.1's ExecutionController.searchExecutions) → the ``results`` of the page."""
+        params = {"namespace": namespace, "flowId": flow_id, "size": str(size)}
+        if start_date:
+            params["startDate"] = start_date
+        body = self._json(self._request("GET", "executions/search", f"flow {namespace}/{flow_id}", params=params))
+        return (body or {}).get("results") or []
+
+    def generate_flow(self, prompt: str, conversation_id: str, flow_yaml: str = "") -> str:
+        """``POST /ai/generate/flow`` (AiController, present only when Kestra has an AI service
+        configured; 404 otherwise) → the flow YAML the AI copilot wrote."""
+        body = json.dumps({"conversationId": conversation_id, "userPrompt": prompt, "flowYaml": flow_yaml})
+        return self._request(
+            "POST", "ai/generate/flow", "AI copilot", data=body.encode(), content_type="application/json"
+        ).text
