@@ -30,11 +30,13 @@ between the bucket's folders and leaves its executions in Kestra. It never delet
 from __future__ import annotations
 
 import argparse
+import re
 import string
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Optional, Sequence, TextIO
 
 import yaml
@@ -63,6 +65,7 @@ NEEDS = {
 }
 IN_STORAGE_OUTPUTS = "io.kestra.datatype:outputs"  # Variables.TYPE: outputs kept in internal storage
 LOG_LINES = 10
+HEARTBEAT = 60.0  # seconds between "still RUNNING" lines while a long execution runs
 
 
 # -- figures: what proves a run worked, read from the execution ------------------------------
@@ -403,6 +406,15 @@ def _duration(execution: dict) -> str:
     return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _search_date(instant: Optional[str]) -> Optional[str]:
+    """An execution's ISO instant (nanoseconds, ``Z``) in the only shape the search's ``startDate``
+    parses: ``yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]`` (ExecutionController.searchExecutions)."""
+    if not instant:
+        return None
+    moment = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", instant).replace("Z", "+00:00"))
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def _describe(execution: dict) -> str:
     """What an execution exposes when its flow gives no figure."""
     outputs = execution.get("outputs")
@@ -436,14 +448,15 @@ class Tour:
         print(text, file=self.progress, flush=True)
 
     def _wait(self, execution: dict, label: str) -> dict:
+        """Polls until the execution ends, printing each state change and a heartbeat."""
         started = self.clock()
-        last = [state_of(execution)]
+        last = {"state": state_of(execution), "said": started}
 
         def on_poll(seen: dict) -> None:
-            state = state_of(seen)
-            if state != last[0]:
-                last[0] = state
-                self._say(f"  {label}: {state} ({self.clock() - started:.0f} s)")
+            state, now = state_of(seen), self.clock()
+            if state != last["state"] or now - last["said"] >= HEARTBEAT:
+                last.update(state=state, said=now)
+                self._say(f"  {label}: {state} ({now - started:.0f} s)")
 
         self._say(f"  {label}: execution {execution['id']} {state_of(execution)}")
         execution, finished = wait_for(
@@ -477,7 +490,8 @@ class Tour:
         lines = []
         task = failing[-1].get("taskId") if failing else None
         if failing:
-            lines.append(f"failing task: {task} ({', '.join(task_runs_in(execution, 'FAILED', 'KILLED'))})")
+            every = task_runs_in(execution, "FAILED", "KILLED")
+            lines.append(f"failing task: {task}" + (f" (failed or killed: {', '.join(every)})" if len(every) > 1 else ""))
         entries = self.client.execution_logs(execution["id"], "INFO")
         if task is not None:
             entries = [e for e in entries if e.get("taskId") == task] or entries
@@ -494,8 +508,8 @@ class Tour:
             self.rows.append(Row(phase.name, label, str(state), _duration(execution), "-"))
             raise self._failure(execution, label)
         text = (figure(execution, self.client) if figure else None) or _describe(execution)
-        if state != "SUCCESS":
-            text += f" ({', '.join(task_runs_in(execution, 'WARNING', 'FAILED')) or 'a task'} in WARNING)"
+        if state == "WARNING":
+            text += f" (in WARNING: {', '.join(task_runs_in(execution, 'WARNING')) or 'a task'})"
         self.rows.append(Row(phase.name, label, str(state), _duration(execution), text))
 
     def run_step(self, phase: Phase, step: Step) -> None:
@@ -510,7 +524,7 @@ class Tour:
     def _event(self, phase: Phase, step: Step, upload: dict) -> None:
         event = step.event
         label = f"{event.namespace}/{event.flow_id}"
-        since = (upload.get("state") or {}).get("startDate")
+        since = _search_date((upload.get("state") or {}).get("startDate"))
         self._say(f"  {label}: waiting for the execution the upload of *{event.object_suffix} starts")
         deadline = self.clock() + self.timeout
         while True:

@@ -340,6 +340,7 @@ class KestraStandin:
             ("POST", "executions/*/*", self._trigger),
             ("GET", "executions/*", self._get_execution),
             ("GET", "logs/*", self._execution_logs),
+            ("POST", "ai/generate/flow", self._ai_generate_flow),
         ]
         for verb, pattern, handler in handlers:
             pat = pattern.split("/")
@@ -624,6 +625,9 @@ class KestraStandin:
 
     def _execution_logs(self, tenant, eid, *, query, ctype, body):
         return _json(200, self.execution_model.logs(tenant, eid, query))
+
+    def _ai_generate_flow(self, tenant, *, query, ctype, body):
+        return 200, "application/yaml", self.execution_model.generate_flow(tenant, ctype, body).encode()
 
 
 _MISSING = object()

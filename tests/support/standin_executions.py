@@ -10,6 +10,9 @@
   ``flowId``, ``startDate`` parameters, ``page``/``size``): ``PagedResults`` ``{"results", "total"}``.
   Micronaut prefers the literal ``/search`` route over ``/{executionId}``, so the stand-in's
   ``GET executions/*`` hook hands ``search`` here.
+- ``POST /ai/generate/flow`` (AiController.generateFlow, mapped on the literal ``/api/v1/main/ai``
+  and only when an AI service is configured: `ai_answer` None answers 404 like the missing route):
+  JSON ``{conversationId, userPrompt, flowYaml}``, answers `ai_answer` as ``application/yaml``.
 - ``GET /logs/{executionId}?minLevel=&taskId=`` (LogController.listLogsFromExecution →
   ExecutionLogService.getExecutionLogs): a JSON list of LogEntry, only levels at or above
   ``minLevel`` (LogEntry.findLevelsByMin over org.slf4j.event.Level: TRACE < DEBUG < INFO < WARN
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -52,6 +56,7 @@ from typing import Any, Callable, Optional, Union
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 # State.Type.isTerminated
 TERMINAL = frozenset({"FAILED", "WARNING", "SUCCESS", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"})
+SEARCH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{3})?)?(Z|[+-]\d{2}:\d{2})?$")
 TASK_STATES = frozenset({"CREATED", "RUNNING", "SUCCESS", "WARNING", "FAILED", "KILLED", "SKIPPED"})
 
 
@@ -171,6 +176,8 @@ class ExecutionModel:
         self.executions: dict[str, Execution] = {}
         self.scripts: dict[tuple, Script] = {}
         self.outcomes: dict[tuple, dict] = {}
+        self.ai_answer: Optional[str] = None  # the copilot's flow YAML; None: no AI configured
+        self.ai_prompts: list[dict] = []
         self._clock = itertools.count()
         self._epoch = datetime.now(timezone.utc)
 
@@ -223,7 +230,17 @@ class ExecutionModel:
     def search(self, tenant: str, query: dict) -> dict:
         """``GET /executions/search`` with the legacy filters; newest first (the UI's default sort)."""
         namespace, flow_id, start = query.get("namespace"), query.get("flowId"), query.get("startDate")
-        since = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+        since = None
+        if start:
+            # @Format("yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]"): at most milliseconds; anything else
+            # fails the conversion, which ErrorController answers with a 422.
+            if not SEARCH_DATE.match(start):
+                raise self.problem(
+                    422, f"Internal server error: Failed to convert argument [startDate] for value [{start}]"
+                )
+            since = datetime.fromisoformat(start.replace("Z", "+00:00"))
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=timezone.utc)
         found = [
             e for e in self.executions.values()
             if e.tenant == tenant
@@ -254,6 +271,18 @@ class ExecutionModel:
             entry for entry in execution.logs
             if LEVELS.index(entry["level"]) >= floor and (task_id is None or entry.get("taskId") == task_id)
         ]
+
+    def generate_flow(self, tenant: str, ctype: str, body: bytes) -> str:
+        """``POST /ai/generate/flow``: records the prompt and answers the scripted YAML."""
+        if self.ai_answer is None or tenant != "main":
+            raise self.problem(404, "Not Found", [{"message": "Page Not Found"}])
+        if not ctype.startswith("application/json"):
+            raise self.problem(415, "Unsupported Media Type")
+        prompt = json.loads(body or b"{}")
+        if not prompt.get("conversationId") or not prompt.get("userPrompt"):
+            raise self.problem(400, "Bad Request: conversationId and userPrompt must not be null")
+        self.ai_prompts.append(prompt)
+        return self.ai_answer
 
     # -- the model ----------------------------------------------------------------------------
 
