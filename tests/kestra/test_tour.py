@@ -375,7 +375,7 @@ def test_event_phase_times_out_when_no_upload_event_arrives(deployed):
     ticks = iter(range(1000))
     event = next(p for p in tour.PHASES if p.name == "event")
     with tour.KestraClient(deployed.url, deployed.username, deployed.password) as client:
-        runner = tour.Tour(client, stack_outputs(deployed), timeout=5, interval=0, out=out, progress=progress,
+        runner = tour.Tour(client, stack_outputs(deployed), timeout=20, interval=0, out=out, progress=progress,
                            clock=lambda: next(ticks), sleep=lambda s: None)
         assert runner.run([event]) == tour.EXIT_TIMEOUT
     assert "no execution started for the upload of yellow_tripdata_2025-03.parquet" in out.getvalue()
