@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -183,8 +184,22 @@ def test_list_shows_every_phase_in_the_guides_order():
     assert names == GUIDE_ORDER
 
 
+def figure_problems(figure, flow: dict) -> list[str]:
+    """What `figure` reads that `flow` does not have: task ids, or flow outputs its template names."""
+    if isinstance(figure, tour.FirstOf):
+        alternatives = [figure_problems(f, flow) for f in figure.figures]
+        return [] if any(not p for p in alternatives) else [p for a in alternatives for p in a]
+    task_ids = {task.get("id") for _, task, _ in iter_tasks(flow)}
+    problems = [f"task {t}" for t in getattr(figure, "tasks", ()) if t not in task_ids]
+    if isinstance(figure, tour.FlowOutputs):
+        declared = {o.get("id") for o in flow.get("outputs") or []}
+        names = {name for _, name, _, _ in string.Formatter().parse(figure.template) if name}
+        problems += [f"output {n}" for n in sorted(names - declared)]
+    return problems
+
+
 def test_every_phase_runs_flows_of_this_repository_with_their_declared_inputs_and_tasks():
-    """A renamed flow, input or task breaks the tour silently on a real stack: pin them here."""
+    """A renamed flow, input, task or output breaks the tour silently on a real stack: pin them."""
     flows = repo_flows()
     for phase in tour.PHASES:
         for step in phase.steps:
@@ -194,14 +209,18 @@ def test_every_phase_runs_flows_of_this_repository_with_their_declared_inputs_an
             flow = flows[step.name]
             declared = {i["id"] for i in flow.get("inputs") or []}
             assert set(step.inputs) <= declared, f"{phase.name}: {step.name} has no input {set(step.inputs) - declared}"
-            task_ids = {task.get("id") for _, task, _ in iter_tasks(flow)}
-            figure_tasks = set(getattr(step.figure, "tasks", ()))
-            assert figure_tasks <= task_ids, f"{phase.name}: {step.name} has no task {figure_tasks - task_ids}"
+            assert not figure_problems(step.figure, flow), (phase.name, figure_problems(step.figure, flow))
             if step.event:
                 event_flow = flows[f"{step.event.namespace}/{step.event.flow_id}"]
                 assert any(t.get("type") == GCS_EVENT for t in event_flow.get("triggers") or [])
-                event_tasks = {task.get("id") for _, task, _ in iter_tasks(event_flow)}
-                assert set(step.event.figure.tasks) <= event_tasks
+                assert not figure_problems(step.event.figure, event_flow)
+
+
+def test_figure_check_notices_a_missing_task_or_output():
+    flow = {"tasks": [{"id": "a"}], "outputs": [{"id": "n"}]}
+    assert figure_problems(tour.RowsLoaded("b"), flow) == ["task b"]
+    assert figure_problems(tour.FlowOutputs("{n} and {m}"), flow) == ["output m"]
+    assert figure_problems(tour.FirstOf((tour.FlowOutputs("{m}"), tour.RowsLoaded("a"))), flow) == []
 
 
 def test_help_works_as_a_module():
@@ -412,3 +431,10 @@ def test_event_search_date_fits_the_search_endpoints_format():
     assert tour._search_date("2025-11-28T19:01:52.123456789Z") == "2025-11-28T19:01:52.123Z"
     assert tour._search_date("2025-11-28T19:01:52Z") == "2025-11-28T19:01:52.000Z"
     assert tour._search_date(None) is None
+
+
+def test_parallel_phase_reads_the_pipelines_flow_outputs_when_it_has_them(deployed):
+    deployed.execution_model.script("gcp.yellowcab", "parallel_pipeline", FlowScript(
+        outputs={"files_archived": 2, "raw_trips_rows": 7000}))
+    code, text, _ = run_tour(stack_outputs(deployed), "--phase", "yellowcab-parallel")
+    assert code == 0 and "2 file(s) loaded and archived; raw_trips holds 7000 rows" in text
