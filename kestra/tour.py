@@ -103,6 +103,14 @@ def _format(template: str, values: Any) -> Optional[str]:
     return template.format(**values)
 
 
+def _listed_nothing(execution: dict, task: Optional[str]) -> bool:
+    """True when the listing task (gcs.List, output ``blobs``) ran and found no file."""
+    if not task:
+        return False
+    runs = _runs(execution, task, ("SUCCESS",))
+    return bool(runs) and _dig(_outputs(runs[-1]), ("blobs",)) == []
+
+
 @dataclass(frozen=True)
 class FlowOutputs:
     """A figure from the flow's ``outputs``."""
@@ -172,19 +180,20 @@ class Uploaded:
 class RowsLoaded:
     """Rows BigQuery loaded: the ``rows`` of every successful run of `task` (LoadFromGcs), and the
     files moved by `archived` (gcs.Copy runs), when given. `empty_task` is the branch a run with
-    nothing to do takes."""
+    nothing to do takes; `listed` the gcs.List task whose empty ``blobs`` means the same."""
 
     task: str
     archived: Optional[str] = None
     empty_task: Optional[str] = None
+    listed: Optional[str] = None
 
     @property
     def tasks(self) -> tuple:
-        return tuple(t for t in (self.task, self.archived, self.empty_task) if t)
+        return tuple(t for t in (self.task, self.archived, self.empty_task, self.listed) if t)
 
     def __call__(self, execution: dict, client: KestraClient) -> Optional[str]:
-        if self.empty_task and _runs(execution, self.empty_task):
-            return f"no file was waiting ({self.empty_task} ran): nothing loaded"
+        if (self.empty_task and _runs(execution, self.empty_task)) or _listed_nothing(execution, self.listed):
+            return "no file was waiting: nothing loaded (run the yellowcab-fetch phase first)"
         outputs = [_outputs(run) or {} for run in _runs(execution, self.task, ("SUCCESS",))]
         if not outputs or any(o.get("rows") is None for o in outputs):
             return None
@@ -200,16 +209,20 @@ class RowsLoaded:
 @dataclass(frozen=True)
 class FilesSorted:
     """Per-file outcome of a load with rollback: files archived after loading, files rolled back
-    and moved to the errors folder."""
+    and moved to the errors folder. `listed` is the gcs.List task that found the files."""
 
     archived: str
     rolled_back: str
+    listed: Optional[str] = None
 
     @property
     def tasks(self) -> tuple:
-        return (self.archived, self.rolled_back)
+        return tuple(t for t in (self.archived, self.rolled_back, self.listed) if t)
 
     def __call__(self, execution: dict, client: KestraClient) -> Optional[str]:
+        if _listed_nothing(execution, self.listed):
+            return ("no file was waiting: an earlier run moved the samples "
+                    "(`pulumi up --refresh` uploads them again)")
         archived = _runs(execution, self.archived, ("SUCCESS",))
         rolled_back = _runs(execution, self.rolled_back, ("SUCCESS",))
         if not archived and not rolled_back:
@@ -332,7 +345,7 @@ PHASES: tuple = (
         Step("gcp.yellowcab", "fetch_data", Uploaded("upload")),
     )),
     Phase("yellowcab-sequential", "Yellow Cab: sequential load", (
-        Step("gcp.yellowcab", "sequential_ingest", RowsLoaded("load_file")),
+        Step("gcp.yellowcab", "sequential_ingest", RowsLoaded("load_file", listed="list_files")),
     )),
     Phase("yellowcab-parallel", "Yellow Cab: parallel pipeline", (
         Step("gcp.yellowcab", "parallel_pipeline", FirstOf((
@@ -341,7 +354,8 @@ PHASES: tuple = (
         ))),
     )),
     Phase("retry-rollback", "Retry and rollback (ok and error files)", (
-        Step("gcp.yellowcab", "retry_rollback", FilesSorted(archived="archive", rolled_back="move_to_errors")),
+        Step("gcp.yellowcab", "retry_rollback",
+             FilesSorted(archived="archive", rolled_back="move_to_errors", listed="list_files")),
     )),
     Phase("event", "Event-driven load of an uploaded Parquet file", (
         Step("gcp.yellowcab", "fetch_data", Uploaded("upload"), inputs={"year": 2025, "months": ["03"]},
@@ -438,7 +452,9 @@ def _describe(execution: dict) -> str:
     runs = execution.get("taskRunList") or []
     done = sum(1 for run in runs if state_of(run) == "SUCCESS")
     exposed = f"flow outputs {', '.join(sorted(outputs))}" if outputs else "no flow outputs"
-    return f"no figure exposed by this run ({exposed}; {done}/{len(runs)} task runs SUCCESS)"
+    stored = any(isinstance(r.get("outputs"), dict) and r["outputs"].get("type") == IN_STORAGE_OUTPUTS for r in runs)
+    where = "; task outputs are kept in Kestra's internal storage" if stored else ""
+    return f"no figure exposed by this run ({exposed}; {done}/{len(runs)} task runs SUCCESS{where})"
 
 
 class Tour:

@@ -438,3 +438,40 @@ def test_parallel_phase_reads_the_pipelines_flow_outputs_when_it_has_them(deploy
         outputs={"files_archived": 2, "raw_trips_rows": 7000}))
     code, text, _ = run_tour(stack_outputs(deployed), "--phase", "yellowcab-parallel")
     assert code == 0 and "2 file(s) loaded and archived; raw_trips holds 7000 rows" in text
+
+
+def test_load_phases_with_no_waiting_file_say_so(deployed):
+    """gcs.List answers an empty `blobs` list when the folder holds no file."""
+    model = deployed.execution_model
+    model.script("gcp.yellowcab", "sequential_ingest", FlowScript(tasks=[
+        TaskStep("list_files", outputs={"blobs": []}), TaskStep("load_each_file"), TaskStep("report")]))
+    model.script("gcp.yellowcab", "retry_rollback", FlowScript(tasks=[
+        TaskStep("create_target"), TaskStep("list_files", outputs={"blobs": []}), TaskStep("each_file")]))
+    code, text, _ = run_tour(stack_outputs(deployed), "--phase", "yellowcab-sequential")
+    assert code == 0 and "no file was waiting: nothing loaded" in text
+    code, text, _ = run_tour(stack_outputs(deployed), "--phase", "retry-rollback")
+    assert code == 0 and "`pulumi up --refresh` uploads them again" in text
+
+
+def test_outputs_kept_in_internal_storage_are_named_as_the_reason_for_no_figure(deployed):
+    """Kestra can keep task outputs in internal storage (Variables.InStorageVariables); the
+    execution then shows only a reference, and the tour says so instead of guessing."""
+    stored = {"type": "io.kestra.datatype:outputs", "storageUri": "kestra:///x/outputs.ion",
+              "storageContext": {"tenantId": "main", "namespace": "gcp.ecommerce"}}
+    deployed.execution_model.script("gcp.ecommerce", "ingest_clean", FlowScript(tasks=[
+        TaskStep("load_raw", outputs=stored), TaskStep("check_partition", outputs=stored)]))
+    code, text, _ = run_tour(stack_outputs(deployed), "--phase", "ecommerce")
+    assert code == 0 and "task outputs are kept in Kestra's internal storage" in text
+
+
+def test_long_runs_show_progress_while_waiting(deployed):
+    deployed.execution_model.script("dev.testing", "gcs_connection_test", FlowScript(running_polls=6))
+    out, progress = io.StringIO(), io.StringIO()
+    ticks = iter(range(0, 100000, 25))  # 25 s per clock reading
+    with tour.KestraClient(deployed.url, deployed.username, deployed.password) as client:
+        runner = tour.Tour(client, stack_outputs(deployed), timeout=3600, interval=0, out=out, progress=progress,
+                           clock=lambda: next(ticks), sleep=lambda s: None)
+        assert runner.run([tour.PHASES[0]]) == 0
+    running = [line for line in progress.getvalue().splitlines() if ": RUNNING (" in line]
+    assert len(running) >= 2, progress.getvalue()  # the state change, then "still running" heartbeats
+    assert ": SUCCESS (" in progress.getvalue()
