@@ -50,7 +50,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional, Union
 
 # org.slf4j.event.Level, lowest first (LogEntry.findLevelsByMin compares Level.toInt()).
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
