@@ -23,8 +23,9 @@ failing task and its last log lines. Exit status as the smoke test: 0 all phases
 skipped; 1 a phase failed; 2 unusable stack outputs or an unknown phase; 3 Kestra answered with an
 error or could not be reached; 4 an execution did not end within ``--timeout``.
 
-The tour changes what the walkthrough changes: it loads data into BigQuery (billed), moves files
-between the bucket's folders and leaves its executions in Kestra. It never deletes anything.
+The tour changes what the walkthrough changes: its flows load data into BigQuery (billed) and move
+files between the bucket's folders, and its executions stay in Kestra. The tour itself deletes
+nothing.
 """
 
 from __future__ import annotations
