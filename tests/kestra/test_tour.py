@@ -475,3 +475,19 @@ def test_long_runs_show_progress_while_waiting(deployed):
     running = [line for line in progress.getvalue().splitlines() if ": RUNNING (" in line]
     assert len(running) >= 2, progress.getvalue()  # the state change, then "still running" heartbeats
     assert ": SUCCESS (" in progress.getvalue()
+
+
+def test_script_figures_read_values_the_scripts_print():
+    """Script tasks' `vars` come from the `::{"outputs": ...}::` lines the scripts print: every
+    name a `vars` figure reads must appear in the flow or its namespace files."""
+    for phase in tour.PHASES:
+        for step in phase.steps:
+            figure = step.figure
+            if not isinstance(figure, tour.TaskOutputs) or figure.path != ("vars",):
+                continue
+            ns_dir = FLOWS / step.namespace
+            text = (ns_dir / f"{step.flow_id}.yaml").read_text()
+            text += "".join(p.read_text() for p in (ns_dir / "files").rglob("*") if p.is_file())
+            names = {name for _, name, _, _ in string.Formatter().parse(figure.template) if name}
+            for name in names:
+                assert f'"{name}"' in text or f"\\\"{name}\\\"" in text, (step.name, name)
