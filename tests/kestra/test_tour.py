@@ -459,3 +459,19 @@ def test_long_runs_show_progress_while_waiting(deployed):
     assert len(running) >= 2, progress.getvalue()  # the state change, then "still running" heartbeats
     assert ": SUCCESS (" in progress.getvalue()
 
+
+
+@pytest.mark.parametrize(
+    "duration,shown",
+    [("PT4.5S", "4.5s"), ("PT1M2.6S", "1m03s"), ("PT1H0M5S", "60m05s"), ("P1D", "?"), (None, "?")],
+)
+def test_durations_are_read_from_kestras_iso_8601_state_duration(duration, shown):
+    """State.getDuration is a java.time.Duration, which Jackson writes as ISO-8601 (PT1M2.6S)."""
+    assert tour._duration({"state": {"duration": duration}}) == shown
+
+
+def test_a_flow_missing_from_the_flows_output_is_skipped_as_not_deployed():
+    step = tour.Step("dev.testing", "python_multi_step")
+    outputs = {"flows": ["dev.testing/other"], "skippedFlows": []}
+    assert tour.skip_reason(step, outputs) == "not deployed by this stack (not in the flows output)"
+    assert tour.skip_reason(step, {"flows": ["dev.testing/python_multi_step"]}) is None
