@@ -117,9 +117,18 @@ class _DeadlineExceeded(MaxRetryError):
     `wait` is the pause that was refused (None when the deadline had already passed).
     """
 
-    def __init__(self, pool: Any, url: Any, reason: Any = None, wait: Optional[float] = None) -> None:
+    def __init__(
+        self, pool: Any, url: Any, reason: Any = None, wait: Optional[float] = None, status: Optional[int] = None
+    ) -> None:
         super().__init__(pool, url, reason)
         self.wait = wait
+        self.status = status  # the last HTTP status seen, None when no answer came
+
+    @property
+    def last_error(self) -> str:
+        """The last connection error, as ``Type: text`` ("" when the last attempt got an answer)."""
+        reason = self.reason
+        return f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else ""
 
 
 class _DeadlineRetry(Retry):
@@ -147,7 +156,7 @@ class _DeadlineRetry(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if self._remaining() <= 0:
-            raise _DeadlineExceeded(_pool, url, error)
+            raise _DeadlineExceeded(_pool, url, error, status=getattr(response, "status", None))
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def sleep(self, response=None) -> None:
@@ -155,7 +164,11 @@ class _DeadlineRetry(Retry):
         if not wait:
             wait = self.get_backoff_time()
         if wait > self._remaining():
-            raise _DeadlineExceeded(None, None, f"the next attempt would start in {wait:g} s", wait=wait)
+            last = self.history[-1] if self.history else None
+            raise _DeadlineExceeded(
+                None, getattr(last, "url", None), getattr(last, "error", None), wait=wait,
+                status=getattr(response, "status", None) or getattr(last, "status", None),
+            )
         if wait > 0:
             self.sleeper(wait)
 
@@ -364,13 +377,15 @@ class KestraClient:
         except requests.RequestException as exc:
             cause = exc.args[0] if exc.args else None
             reason = getattr(cause, "reason", None) or cause or exc
-            if isinstance(cause, _DeadlineExceeded) and cause.wait is not None:
-                message = (
-                    f"Kestra at {self.url} gave no usable answer and the next attempt ({cause.wait:g} s later) "
-                    f"would pass the {self.deadline:g} s deadline"
-                )
-            elif isinstance(cause, _DeadlineExceeded):
-                message = f"Kestra at {self.url} gave no answer within {self.deadline:g} s of retrying"
+            if isinstance(cause, _DeadlineExceeded):
+                last = f"still answered {cause.status}" if cause.status else "gave no answer"
+                message = f"Kestra at {self.url} {last} within the {self.deadline:g} s deadline"
+                if cause.wait is not None:
+                    message += f" (the next attempt, due in {cause.wait:g} s, would have passed it)"
+                raise KestraUnavailable(
+                    message, obj=obj, status=cause.status, detail=self._scrub(cause.last_error, secrets),
+                    method=method, path=api_path,
+                ) from None
             elif repeatable:
                 message = f"Kestra at {self.url} could not be reached"
             else:
@@ -400,8 +415,7 @@ class KestraClient:
             )
         if status in RETRY_STATUSES:
             raise KestraUnavailable(
-                f"Kestra at {self.url} still answered {status} after {self.deadline:g} s of retrying",
-                **common,
+                f"Kestra at {self.url} still answered {status} within the {self.deadline:g} s deadline", **common
             )
         if status == 422:
             raise KestraApiError("Kestra rejected the request", **common)
