@@ -6,12 +6,22 @@ JSON shapes of Kestra's webserver controllers (FlowController, NamespaceFileCont
 KVController, DashboardController, ExecutionController) and of its ErrorController (Micronaut
 ``JsonError``: ``{"message", "_links", "_embedded": {"errors": [{"message", "path"}]}}``).
 
+It is a model of Kestra 1.1 (fork erickirt/kestra at ee63c33ef3, where the 1.1 branch was cut):
+every behaviour a client can trip on carries a comment naming the controller/repository method it
+imitates, and tests/kestra/test_standin.py pins each one. Routing is Micronaut's, generically:
+each `Route` declares what it consumes and produces, and the dispatcher answers 415 / 406 from
+that for every route (KV PUT is text/plain only, namespace-file GET produces octet-stream only,
+``/flows/validate`` is YAML only).
+
 What it models: basic auth (401 + ``WWW-Authenticate: Basic``, empty body, like
-AuthenticationFilter); flows with revisions that grow only when the stored source changes; flow
-validation (``id``/``namespace``/``tasks`` required, task and trigger types from a small known
-set) answering 422 on create/update and 200-with-constraints on ``/flows/validate``; namespace
-files; KV entries typed like KVController; dashboards whose YAML must carry ``id``; executions that
-go CREATED → RUNNING → SUCCESS (or FAILED) one step per poll.
+AuthenticationFilter); flows with revisions that grow only when the stored source changes, and
+their revision list; flow validation (``id``/``namespace``/``tasks`` required, task and trigger
+types from a small known set) answering 422 on create/update and 200-with-constraints on
+``/flows/validate``, split on lines starting with ``---`` like FlowService.validate; the 422 texts
+for existing ids; namespace files with folders, a delete that answers 200 either way and cascades
+like deleteFileDirectory; KV entries typed like KVController, whose delete answers a boolean;
+dashboards whose YAML must carry ``id`` and whose delete of a missing one is a 409; executions
+that go CREATED → RUNNING → SUCCESS (or FAILED) one step per poll.
 
 What it does not model: Kestra's real plugin schemas, templating, scheduling, storage revisions,
 multi-tenancy rules of the Enterprise edition (tenants are just separate stores here).
@@ -570,6 +580,7 @@ class KestraStandin:
         return _json(200, self._write_flow(tenant, body.decode(), create=False, path_ids=(ns, fid)))
 
     def _get_flow(self, tenant, ns, fid, *, query, ctype, body):
+        # FlowController.getFlow returns null when missing (Micronaut: 404); ``source`` only with ?source=true.
         flow = self.flows.get((tenant, ns, fid))
         if flow is None:
             raise _Problem(404, "Not Found")
@@ -586,6 +597,7 @@ class KestraStandin:
         return _json(200, docs)
 
     def _delete_flow(self, tenant, ns, fid, *, query, ctype, body):
+        # FlowController.deleteFlow: 204, or HttpResponse.status(NOT_FOUND) without a body.
         if self.flows.pop((tenant, ns, fid), None) is None:
             return 404, "", b""
         return 204, "", b""
@@ -628,6 +640,8 @@ class KestraStandin:
         parts = [(name, data) for part, name, data in _multipart(ctype, body) if part == "fileContent"]
         if not parts:
             raise _Problem(400, "Bad Request: Required Part [fileContent] not specified")
+        # NamespaceFileController.createNamespaceFile extracts a .zip and imports /_flows/* as flows;
+        # the stand-in models neither (the provider refuses both) and refuses /_flows instead.
         if re.match(r"^/_flows(/.*)?$", path):
             raise _Problem(422, f"Illegal argument: Forbidden path: {path}")
         path = "/" + path.lstrip("/")
@@ -706,6 +720,7 @@ class KestraStandin:
         return 200, "", b""
 
     def _get_kv(self, tenant, ns, key, *, query, ctype, body):
+        # KVController.getKeyValue: NoSuchElementException "No value found for key ..." → 404.
         if not KV_KEY.match(key):
             raise _Problem(422, KV_KEY_MESSAGE)
         if (tenant, ns, key) not in self.kv:
@@ -773,6 +788,7 @@ class KestraStandin:
         return _json(200, self._dashboard_json(tenant, stored))
 
     def _get_dashboard(self, tenant, did, *, query, ctype, body):
+        # DashboardController.getDashboard returns null when missing (Micronaut: 404).
         stored = self.dashboards.get((tenant, did))
         if stored is None:
             raise _Problem(404, "Not Found")
@@ -932,7 +948,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(record, 204, "", b"")
         if not path.startswith("/api/v1/"):
             return self._send(record, *_json(404, {"message": "Not Found"}))
-        if not authorized:
+        if not authorized:  # AuthenticationFilter.doFilter: HttpResponse.unauthorized() + WWW-Authenticate
             return self._send(record, 401, "", b"", {"WWW-Authenticate": "Basic"})
         try:
             status, ctype, payload = standin.route(
