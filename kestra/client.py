@@ -27,9 +27,11 @@ error bodies are Micronaut ``JsonError``: ``{"message": ..., "_embedded": {"erro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import re
+import threading
 import time
 from typing import Any, Callable, Iterable, Optional, Union
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -173,6 +175,29 @@ class _DeadlineRetry(Retry):
             self.sleeper(wait)
 
 
+_POOL = threading.local()  # per thread: {(url, username, password digest, tenant): (session, adapter)}
+_POOL_SIZE = 8  # sessions kept per thread; the least recently used one beyond that is closed
+
+
+def _pooled_session(client: "KestraClient") -> tuple[requests.Session, HTTPAdapter]:
+    """This thread's session for the client's Kestra and login, made on first use.
+
+    One thread runs one call at a time, so a session (and the adapter whose retry policy each
+    call sets) is never used by two calls at once. Each thread of the provider host keeps at most
+    one keep-alive connection per Kestra.
+    """
+    cache: dict = getattr(_POOL, "sessions", None) or {}
+    _POOL.sessions = cache
+    digest = hashlib.sha256(client._password.encode()).hexdigest()
+    key = (client.url, client.username, digest, client.tenant)
+    entry = cache.pop(key, None) or client._new_session()
+    cache[key] = entry  # most recently used last
+    while len(cache) > _POOL_SIZE:
+        old_session, _ = cache.pop(next(iter(cache)))
+        old_session.close()
+    return entry
+
+
 def _strip_userinfo(url: str) -> str:
     """The URL without ``user:password@``, so it can appear in messages."""
     parts = urlsplit(url)
@@ -257,6 +282,7 @@ class KestraClient:
         backoff_factor: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        reuse_connections: bool = False,
     ) -> None:
         if not url or not str(url).startswith(("http://", "https://")):
             raise ValueError(f"Kestra URL must start with http:// or https://, got {url!r}")
@@ -269,6 +295,7 @@ class KestraClient:
         self.backoff_factor = backoff_factor
         self.clock = clock
         self.sleep = sleep
+        self.reuse_connections = reuse_connections
         self._session: Optional[requests.Session] = None
         self._adapter: Optional[HTTPAdapter] = None
 
@@ -282,22 +309,38 @@ class KestraClient:
         self.close()
 
     def close(self) -> None:
-        """Closes the pooled connections; the client can still be used afterwards."""
+        """Lets go of the connections; the client can still be used afterwards.
+
+        A client made with ``reuse_connections=True`` hands its session back to this thread's
+        pool instead of closing it, so the next client for the same Kestra and login (the next
+        resource operation on this thread) skips the TCP and TLS handshakes.
+        """
         if self._session is not None:
-            self._session.close()
+            if not self.reuse_connections:
+                self._session.close()
             self._session = None
             self._adapter = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _http(self) -> tuple[requests.Session, HTTPAdapter]:
+    def _new_session(self) -> tuple[requests.Session, HTTPAdapter]:
+        session = requests.Session()
+        session.auth = (self.username, self._password)
+        adapter = HTTPAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session, adapter
+
+    def _http(self, fresh: bool = False) -> tuple[requests.Session, HTTPAdapter]:
+        """The session for a call; `fresh` gives a new one with a new connection, closed after use
+        by the caller (for requests that must not meet a keep-alive connection the server dropped)."""
+        if fresh:
+            return self._new_session()
         if self._session is None:
-            session = requests.Session()
-            session.auth = (self.username, self._password)
-            adapter = HTTPAdapter(max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._session, self._adapter = session, adapter
+            if self.reuse_connections:
+                self._session, self._adapter = _pooled_session(self)
+            else:
+                self._session, self._adapter = self._new_session()
         assert self._adapter is not None
         return self._session, self._adapter
 
@@ -356,7 +399,9 @@ class KestraClient:
         `accept` must match what the route produces (Micronaut answers 406 otherwise);
         `content_type` what it consumes (415 otherwise).
         """
-        session, adapter = self._http()
+        # A request that is never repeated gets a connection of its own: a keep-alive connection
+        # that the server closed meanwhile would fail it for nothing.
+        session, adapter = self._http(fresh=not repeatable)
         api_path = f"/api/v1/{_seg(self.tenant)}/{path.lstrip('/')}"
         headers = {"Accept": accept}
         if content_type:
@@ -364,7 +409,9 @@ class KestraClient:
         adapter.max_retries = self._retry(repeatable, retry_statuses)
         secrets = tuple(secrets)
         try:
-            response = session.request(
+            response = self._send(
+                session,
+                not repeatable,
                 method,
                 self.url + api_path,
                 params=params,
@@ -427,6 +474,14 @@ class KestraClient:
                 **common,
             )
         raise KestraApiError(f"unexpected answer {status} {response.reason}", **common)
+
+    @staticmethod
+    def _send(session: requests.Session, fresh: bool, method: str, url: str, **kw: Any) -> requests.Response:
+        try:
+            return session.request(method, url, **kw)  # the body is read before this returns
+        finally:
+            if fresh:
+                session.close()
 
     @staticmethod
     def _json(response: requests.Response) -> Any:

@@ -3,7 +3,9 @@
 Each resource takes a `KestraConnection` and flattens it into its inputs (``url``, ``username``,
 ``password`` as a secret, ``tenant``, optional ``deadline``), so every operation — including a
 ``pulumi destroy`` long after the program changed — knows where and how to reach Kestra. The
-providers keep no state and no session: each call builds a `KestraClient` and closes it.
+providers keep no state and no session: each call builds a `KestraClient` and closes it; the
+client keeps one keep-alive connection per provider-host thread and Kestra login, so a deploy of
+many objects does not pay a TCP/TLS handshake per object.
 
 Provider behaviour, common to the four:
 
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -105,7 +108,10 @@ def _changed(old: Any, new: Any) -> bool:
     return _is_unknown(new) or old != new
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_yaml(source: str) -> Any:
+    """The parsed document, cached: check, diff and update of one object parse the same sources,
+    and the provider host serves them all. Callers must treat the result as read-only."""
     return yaml.load(source, Loader=_YAML_LOADER)
 
 
@@ -208,6 +214,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
             props["password"],
             props.get("tenant") or "main",
             deadline=props.get("deadline") or DEFAULT_DEADLINE,
+            reuse_connections=True,  # one keep-alive connection per provider-host thread
         )
 
     def _outs(self, props: dict, extra: dict) -> dict:
