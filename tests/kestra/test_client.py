@@ -387,3 +387,40 @@ def test_error_str_names_object_status_and_path(client):
 def test_client_rejects_a_url_without_scheme():
     with pytest.raises(ValueError, match="http://"):
         KestraClient("localhost:8080", "u", "p")
+
+
+def test_pooled_clients_share_one_connection_per_thread(standin):
+    def client():
+        return KestraClient(standin.url, standin.username, standin.password, deadline=2, reuse_connections=True)
+
+    with client() as a:
+        a.create_flow(flow_source())
+        first = a._session
+    with client() as b:
+        b.get_flow("dev.testing", "hello")
+        assert b._session is first  # handed back by a.close(), not closed
+    other: list = []
+    worker = threading.Thread(target=lambda: other.append(client()._http()[0]))
+    worker.start()
+    worker.join()
+    assert other[0] is not first  # a session is never shared between threads
+    with KestraClient(standin.url, standin.username, "An0therPassword", deadline=2, reuse_connections=True) as c:
+        assert c._http()[0] is not first  # nor between logins
+
+
+def test_a_pooled_connection_survives_a_kestra_restart(standin):
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3, reuse_connections=True) as c:
+        c.create_flow(flow_source())
+    standin.stop()
+    standin.start()  # same port, same state: the kept-alive connection is dead
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3, reuse_connections=True) as c:
+        assert c.get_flow("dev.testing", "hello")["revision"] == 1
+
+
+def test_a_request_never_repeated_gets_its_own_connection(standin):
+    standin.put_flow_directly(flow_source())
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3, reuse_connections=True) as c:
+        c.get_flow("dev.testing", "hello")
+        pooled = c._session
+        c.trigger_execution("dev.testing", "hello")
+        assert c._session is pooled and len(standin.executions) == 1
