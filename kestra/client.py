@@ -267,7 +267,8 @@ class KestraClient:
     retrying one call; `backoff_factor` scales the pause between attempts (urllib3: 0, f*2, f*4,
     ... capped at deadline/20 and at 5 s). `clock` and `sleep` measure and spend that time (a test
     passes a fake pair). A client is meant for one thread at a time; make one per operation. It
-    does not cache anything and does not follow redirects.
+    caches no answer; with `reuse_connections` it keeps its keep-alive connection in a per-thread
+    pool for the next client with the same URL and login. It does not follow redirects.
     """
 
     def __init__(
