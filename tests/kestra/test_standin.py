@@ -115,6 +115,13 @@ def test_yaml_validate_body_is_split_on_dashes_like_kestra(api):
     assert (second["index"], second["flow"], second["constraints"]) == (1, "b", "tasks: must not be empty")
 
 
+def test_validate_names_deprecated_input_classes(api):
+    # FlowService.deprecationTraversal: BooleanInput is @Deprecated, reported by its array path.
+    body = flow_source() + "inputs:\n  - id: a\n    type: BOOL\n  - id: b\n    type: BOOLEAN\n"
+    [result] = api.post(api.url("flows/validate"), data=body, headers=YAML, timeout=5).json()
+    assert result["deprecationPaths"] == ["inputs[1]"] and "constraints" not in result
+
+
 @pytest.mark.parametrize("body,pieces", [
     ("id: a\n---\nid: b\n", 2),          # a separator line
     ("id: a\n\n\n---\nid: b\n", 2),      # blank lines before it are eaten with it

@@ -95,6 +95,14 @@ def test_splits_follows_kestras_regex(text, own):
     assert validate.splits(text) is own
 
 
+def test_deprecations_are_warnings_not_failures(standin, tmp_path):
+    deprecated = flow_source(flow_id="old") + "inputs:\n  - id: flag\n    type: BOOLEAN\n"
+    root = tree(tmp_path, {"dev.testing/old.yaml": deprecated})
+    code, out = run(standin, root)
+    assert code == 0
+    assert "warning: flows/dev.testing/old.yaml: dev.testing/old: deprecated: inputs[0]" in out.splitlines()
+
+
 def test_dashboards_are_validated_too(standin, tmp_path):
     root = tree(tmp_path, {
         "dev.testing/a.yaml": flow_source(flow_id="a"),

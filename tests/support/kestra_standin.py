@@ -540,6 +540,12 @@ class KestraStandin:
             item = {"index": index, "outdated": False, "deprecationPaths": [], "warnings": [], "infos": []}
             if parsed:
                 item.update(flow=parsed.get("id"), namespace=parsed.get("namespace"))
+                # FlowService.deprecationTraversal names array items whose class is @Deprecated:
+                # a BOOLEAN input is a BooleanInput ("inputs[i]"). It does not descend into
+                # non-array objects, so retry.maxAttempt is not reported.
+                inputs = parsed.get("inputs") if isinstance(parsed.get("inputs"), list) else []
+                item["deprecationPaths"] = [f"inputs[{i}]" for i, inp in enumerate(inputs)
+                                            if isinstance(inp, dict) and inp.get("type") == "BOOLEAN"]
             if problems:
                 item["constraints"] = ", ".join(f"{p}: {m}" for p, m in problems)
             results.append(item)
