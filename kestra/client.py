@@ -656,7 +656,7 @@ class KestraClient:
             f"namespaces/{_seg(namespace)}/kv/{_seg(key)}",
             f"kv {namespace}/{key}",
             data=body.encode(),
-            content_type="text/plain; charset=utf-8",
+            content_type="text/plain",  # the body is json.dumps output: ASCII
             secrets=(body, str(value)) if not isinstance(value, (bool, int, float)) else (body,),
         )
 
