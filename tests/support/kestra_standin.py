@@ -222,6 +222,7 @@ def _violations(path_msgs: list[tuple[str, str]]) -> _Problem:
 
 
 def _kv_type(value: Any) -> str:
+    """KVType.from for what JSON can hold (Ion timestamps, dates and durations are not modelled)."""
     if isinstance(value, bool):
         return "BOOLEAN"
     if isinstance(value, (int, float)):
@@ -490,7 +491,11 @@ class KestraStandin:
     # -- flows ----------------------------------------------------------------------------------
 
     def _parse_flow(self, source: str) -> tuple[Optional[dict], list[tuple[str, str]]]:
-        """Parses and checks a flow like Kestra's model validation, returning its violations."""
+        """Parses and checks a flow like Kestra's model validation, returning its violations.
+
+        A simplification of ModelValidator + the plugin registry: required ``id``/``namespace``/
+        ``tasks`` and task/trigger types from `known_types` ("Invalid type: X", as ErrorController
+        words an InvalidTypeIdException); plugin properties are not checked."""
         try:
             parsed = yaml.safe_load(source)
         except yaml.YAMLError as exc:
@@ -766,6 +771,7 @@ class KestraStandin:
         return doc
 
     def _validate_dashboard(self, tenant, *, query, ctype, body):
+        # DashboardController.validateDashboard: one result, index 0, "constraints" when invalid; 200.
         result = {"index": 0, "outdated": False, "deprecationPaths": [], "warnings": [], "infos": []}
         try:
             parsed = self._parse_dashboard(body.decode())
