@@ -354,20 +354,23 @@ class KestraClient:
         # A fresh Retry per call: the deadline starts now. Counts are large on purpose.
         if retry_statuses is None:
             retry_statuses = RETRY_STATUSES if repeatable else (503,)
+        retry_statuses = frozenset(retry_statuses)
         retry = _DeadlineRetry(
             total=1000,
             connect=1000,
             read=1000 if repeatable else 0,
-            status=1000,
+            status=1000 if retry_statuses else 0,
             other=0,
             redirect=0,
             allowed_methods=None,  # every method: see the module docstring
-            status_forcelist=frozenset(retry_statuses),
+            status_forcelist=retry_statuses,
             backoff_factor=self.backoff_factor,
             backoff_max=self._backoff_max(),
             raise_on_status=False,
             raise_on_redirect=False,
-            respect_retry_after_header=True,
+            # urllib3 also retries a 503 carrying Retry-After outside the forcelist: not when no
+            # status may be retried.
+            respect_retry_after_header=bool(retry_statuses),
         )
         retry.deadline_at = self.clock() + self.deadline
         retry.clock, retry.sleeper = self.clock, self.sleep

@@ -424,3 +424,11 @@ def test_a_request_never_repeated_gets_its_own_connection(standin):
         pooled = c._session
         c.trigger_execution("dev.testing", "hello")
         assert c._session is pooled and len(standin.executions) == 1
+
+
+def test_namespace_file_delete_is_not_repeated_on_a_503_with_retry_after(standin):
+    # urllib3 retries a 503 carrying Retry-After even outside the status list; the DELETE must
+    # still go out once per read that shows the file, never twice in a row.
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3) as c:
+        retry = c._retry(False, retry_statuses=())
+    assert retry.is_retry("DELETE", 503, has_retry_after=True) is False
