@@ -4,8 +4,6 @@ Only wiring: read the config once, build each component in dependency order, exp
 CI reads with `pulumi stack output --json`. What each piece does is documented in its module.
 """
 
-from pathlib import Path
-
 import pulumi
 
 from infra.bigquery import BigQueryArgs, BigQueryDatasets
@@ -110,7 +108,8 @@ else:
 flows = FlowsDeployment(
     "flows",
     FlowsDeploymentArgs(
-        flows_dir=Path(__file__).parent / config.flows.flows_dir,
+        flows_dir=config.flows.path,
+        catalogue=config.flows.catalogue,
         connection=KestraConnection(url=kestra_url, username=config.access.username, password=kestra_password),
         kv_values=stack_kv_values(
             git_repository_url=config.flows.git_repository_url,
