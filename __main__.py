@@ -4,8 +4,6 @@ Only wiring: read the config once, build each component in dependency order, exp
 CI reads with `pulumi stack output --json`. What each piece does is documented in its module.
 """
 
-from pathlib import Path
-
 import pulumi
 
 from infra.bigquery import BigQueryArgs, BigQueryDatasets
@@ -110,7 +108,8 @@ else:
 flows = FlowsDeployment(
     "flows",
     FlowsDeploymentArgs(
-        flows_dir=Path(__file__).parent / config.flows.flows_dir,
+        flows_dir=config.flows.path,
+        catalogue=config.flows.catalogue,
         connection=KestraConnection(url=kestra_url, username=config.access.username, password=kestra_password),
         kv_values=stack_kv_values(
             git_repository_url=config.flows.git_repository_url,
@@ -129,3 +128,6 @@ pulumi.export("kestraUsername", config.access.username)
 pulumi.export("kestraPassword", pulumi.Output.secret(kestra_password))
 pulumi.export("flows", sorted(flows.flows))
 pulumi.export("skippedFlows", flows.skipped_flows)
+# Whether the stack gave its Kestra a GitHub token / Gemini key (python -m kestra.tour reads these).
+pulumi.export("gitSyncConfigured", config.docker is not None and config.github_token is not None)
+pulumi.export("aiConfigured", config.docker is not None and config.gemini_api_key is not None)

@@ -14,7 +14,9 @@ public datasets these files stand in for.
 from __future__ import annotations
 
 import argparse
+import csv
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,10 +27,12 @@ ECOMMERCE_FILE = "data.csv"
 ZONES_FILE = "taxi_zone_lookup.csv"
 RETRY_OK_FILE = "yc-retry/retry-ok-file.csv"
 RETRY_ERROR_FILE = "yc-retry/retry-error-file.csv"
-FILES = (ECOMMERCE_FILE, ZONES_FILE, RETRY_OK_FILE, RETRY_ERROR_FILE)
+RETRY_DIRTY_FILE = "yc-retry/retry-dirty-file.csv"
+# What this script writes. The zone lookup is the TLC's own file, shipped as is (data/README.md).
+FILES = (ECOMMERCE_FILE, RETRY_OK_FILE, RETRY_DIRTY_FILE, RETRY_ERROR_FILE)
+REFERENCE_FILES = (ZONES_FILE,)
 
 ECOMMERCE_HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
-ZONES_HEADER = ["LocationID", "Borough", "Zone", "service_zone"]
 TRIP_HEADER = [
     "VendorID", "tpep_pickup_datetime", "tpep_dropoff_datetime", "passenger_count", "trip_distance",
     "RatecodeID", "store_and_fwd_flag", "PULocationID", "DOLocationID", "payment_type", "fare_amount",
@@ -52,22 +56,11 @@ MISSING_CUSTOMER_ROWS = 20  # valid sales without a customer: they stay in the c
 # Trips of retry-ok-file.csv built to trip each detection rule of the Yellow Cab pipeline.
 TRIP_SPECIALS = {"suspicious": 5, "short": 4, "long": 3, "invalid_location": 5}
 NORMAL_TRIPS = 220
-ERROR_FILE_ROWS = 24
+DIRTY_FILE_ROWS = 24
+ERROR_FILE_ROWS = 16
 
-# Taxi zones: the real lookup's borough sizes (265 ids), synthetic zone names.
-BOROUGH_SIZES = [("Manhattan", 69), ("Queens", 69), ("Brooklyn", 61), ("Bronx", 43), ("Staten Island", 20)]
-AIRPORT_IDS = (132, 138)  # JFK and LaGuardia in the real lookup; both in Queens
-
-ZONE_WORDS_A = [
-    "Amber", "Bay", "Birch", "Bridge", "Canal", "Cedar", "Chapel", "Clover", "Crown", "Dock", "Elm",
-    "Falcon", "Fern", "Forge", "Garden", "Granite", "Harbor", "Hazel", "Heron", "Iron", "Ivy", "Juniper",
-    "Lantern", "Linden", "Maple", "Marsh", "Meadow", "Mill", "Oak", "Orchard", "Pier", "Pine", "Quarry",
-    "Raven", "River", "Rose", "Sage", "Silver", "Spruce", "Stone", "Summit", "Tide", "Willow",
-]
-ZONE_WORDS_B = [
-    "Bend", "Corner", "Court", "Crossing", "Flats", "Gardens", "Heights", "Hill", "Hollow", "Junction",
-    "Landing", "Park", "Plaza", "Point", "Ridge", "Row", "Square", "Terrace", "Village", "Yards",
-]
+# Boroughs of the lookup's "no usable place" entries (264 Unknown, 265 Outside of NYC).
+UNKNOWN_BOROUGHS = ("Unknown", "N/A")
 
 PRODUCT_WORDS = [
     "CERAMIC", "ENAMEL", "GLASS", "PAPER", "TIN", "WOODEN", "WICKER", "VINTAGE", "RETRO", "FLORAL",
@@ -163,36 +156,40 @@ def ecommerce_rows(rng: random.Random) -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------------------------------
-# Taxi zone lookup
+# Taxi zone lookup (real, not generated: the trips below draw their location ids from it)
 # ------------------------------------------------------------------------------------------------
 
-def zone_rows(rng: random.Random) -> list[tuple[int, str, str, str]]:
-    boroughs = [b for b, size in BOROUGH_SIZES for _ in range(size)]
-    rng.shuffle(boroughs)
-    # ids 2..263 get the shuffled boroughs; the airports must land in Queens.
-    by_id = dict(zip(range(2, 264), boroughs))
-    for airport in AIRPORT_IDS:
-        if by_id[airport] != "Queens":
-            swap = next(i for i in range(2, 264) if by_id[i] == "Queens" and i not in AIRPORT_IDS)
-            by_id[airport], by_id[swap] = by_id[swap], by_id[airport]
+def read_zones(path: Path) -> dict[int, tuple[str, str, str]]:
+    """LocationID -> (Borough, Zone, service_zone) of the TLC lookup shipped in data/."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return {int(r["LocationID"]): (r["Borough"], r["Zone"], r["service_zone"]) for r in csv.DictReader(f)}
 
-    names = [f"{a} {b}" for a in ZONE_WORDS_A for b in ZONE_WORDS_B]
-    rng.shuffle(names)
-    rows = [(1, "EWR", "Newark Airport", "EWR")]
-    for location_id in range(2, 264):
-        borough = by_id[location_id]
-        if location_id == AIRPORT_IDS[0]:
-            zone, service = "JFK Airport", "Airports"
-        elif location_id == AIRPORT_IDS[1]:
-            zone, service = "LaGuardia Airport", "Airports"
-        else:
-            zone = names.pop()
-            # Yellow cabs dominate Manhattan below the park; elsewhere green cabs (Boro Zone) do.
-            service = "Yellow Zone" if borough == "Manhattan" and rng.random() < 0.8 else "Boro Zone"
-        rows.append((location_id, borough, zone, service))
-    rows.append((264, "Unknown", "Unknown", "N/A"))
-    rows.append((265, "Unknown", "Outside of NYC", "N/A"))
-    return rows
+
+@dataclass(frozen=True)
+class ZonePools:
+    """Location ids to draw trips from, by the kind of place a yellow cab serves."""
+    yellow: tuple[int, ...]  # Manhattan's Yellow Zone, where most yellow cab trips start and end
+    boro: tuple[int, ...]    # the outer boroughs' Boro Zone
+    airports: tuple[int, ...]
+    known: tuple[int, ...]   # every id with a real place (not Unknown / Outside of NYC)
+
+    @classmethod
+    def from_lookup(cls, zones: dict[int, tuple[str, str, str]]) -> "ZonePools":
+        def ids(service: str) -> tuple[int, ...]:
+            return tuple(sorted(i for i, (_, _, s) in zones.items() if s == service))
+        known = tuple(sorted(i for i, (b, _, _) in zones.items() if b not in UNKNOWN_BOROUGHS))
+        return cls(ids("Yellow Zone"), ids("Boro Zone"), ids("Airports"), known)
+
+    def pickup(self, rng: random.Random, airport: bool) -> int:
+        if airport:
+            return rng.choice(self.airports)
+        return rng.choice(self.yellow) if rng.random() < 0.85 else rng.choice(self.boro)
+
+    def dropoff(self, rng: random.Random) -> int:
+        draw = rng.random()
+        if draw < 0.7:
+            return rng.choice(self.yellow)
+        return rng.choice(self.boro) if draw < 0.9 else rng.choice(self.known)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,7 +200,7 @@ def money(value: float) -> str:
     return f"{value:.2f}"
 
 
-def trip(rng: random.Random, *, distance: float | None = None, minutes: float | None = None,
+def trip(rng: random.Random, zones: ZonePools, *, distance: float | None = None, minutes: float | None = None,
          pickup_id: int | None = None, dropoff_id: int | None = None, fare: float | None = None,
          backwards: bool = False) -> list[str]:
     pickup = datetime(2024, 1, 1) + timedelta(seconds=rng.randint(0, 30 * 86400))
@@ -228,16 +225,16 @@ def trip(rng: random.Random, *, distance: float | None = None, minutes: float | 
         f"{distance:.2f}",
         "2" if airport and rng.random() < 0.5 else "1",
         "Y" if rng.random() < 0.03 else "N",
-        str(pickup_id if pickup_id is not None else rng.choice([132, 138] if airport else range(2, 264))),
-        str(dropoff_id if dropoff_id is not None else rng.randint(2, 263)),
+        str(pickup_id if pickup_id is not None else zones.pickup(rng, airport)),
+        str(dropoff_id if dropoff_id is not None else zones.dropoff(rng)),
         str(rng.choice([1, 1, 1, 2, 2, 3, 4])),
         money(fare), money(extra), "0.50", money(tip), money(tolls), "1.00", money(total),
         money(congestion), money(airport_fee),
     ]
 
 
-def ok_trip_rows(rng: random.Random) -> list[list[str]]:
-    rows = [trip(rng) for _ in range(NORMAL_TRIPS)]
+def ok_trip_rows(rng: random.Random, zones: ZonePools) -> list[list[str]]:
+    rows = [trip(rng, zones) for _ in range(NORMAL_TRIPS)]
     # Like the real files, some rows (payment_type 0, "flex fare") carry no passenger count,
     # rate code, flag, congestion or airport fee: empty fields, which load as NULL.
     for row in rng.sample(rows, 6):
@@ -246,26 +243,26 @@ def ok_trip_rows(rng: random.Random) -> list[list[str]]:
     specials = [
         # suspicious: fare far above what the distance explains, fare with no distance, a refund,
         # and a dropoff before the pickup
-        trip(rng, distance=1.2, minutes=8, fare=150.0),
-        trip(rng, distance=0.0, minutes=12, fare=52.0),
-        trip(rng, distance=2.3, minutes=11, fare=-7.2),
-        trip(rng, distance=0.9, minutes=6, fare=210.0),
-        trip(rng, distance=3.1, minutes=14, backwards=True),
+        trip(rng, zones, distance=1.2, minutes=8, fare=150.0),
+        trip(rng, zones, distance=0.0, minutes=12, fare=52.0),
+        trip(rng, zones, distance=2.3, minutes=11, fare=-7.2),
+        trip(rng, zones, distance=0.9, minutes=6, fare=210.0),
+        trip(rng, zones, distance=3.1, minutes=14, backwards=True),
         # short: under half a mile or under two minutes
-        trip(rng, distance=0.2, minutes=3),
-        trip(rng, distance=0.35, minutes=4),
-        trip(rng, distance=0.8, minutes=1.5),
-        trip(rng, distance=0.45, minutes=1),
+        trip(rng, zones, distance=0.2, minutes=3),
+        trip(rng, zones, distance=0.35, minutes=4),
+        trip(rng, zones, distance=0.8, minutes=1.5),
+        trip(rng, zones, distance=0.45, minutes=1),
         # long: over 30 miles or over three hours
-        trip(rng, distance=35.4, minutes=70),
-        trip(rng, distance=12.0, minutes=200),
-        trip(rng, distance=48.9, minutes=95),
+        trip(rng, zones, distance=35.4, minutes=70),
+        trip(rng, zones, distance=12.0, minutes=200),
+        trip(rng, zones, distance=48.9, minutes=95),
         # invalid location: ids the lookup does not know, or its Unknown / Outside of NYC entries
-        trip(rng, pickup_id=0),
-        trip(rng, dropoff_id=300),
-        trip(rng, pickup_id=264),
-        trip(rng, dropoff_id=265),
-        trip(rng, pickup_id=999, dropoff_id=264),
+        trip(rng, zones, pickup_id=0),
+        trip(rng, zones, dropoff_id=300),
+        trip(rng, zones, pickup_id=264),
+        trip(rng, zones, dropoff_id=265),
+        trip(rng, zones, pickup_id=999, dropoff_id=264),
     ]
     assert len(specials) == sum(TRIP_SPECIALS.values())
     for row in specials:
@@ -274,22 +271,38 @@ def ok_trip_rows(rng: random.Random) -> list[list[str]]:
 
 
 # Cells a strict CAST rejects and SAFE_CAST turns into NULL: (column, value). '""' marks an
-# explicitly quoted empty string, as opposed to an empty (NULL) field.
+# explicitly quoted empty string, as opposed to an empty (NULL) field. No time among them: a trip
+# without its times is refused by both paths (BAD_TIMES).
 BAD_CELLS = [
     ("VendorID", "N/A"), ("passenger_count", "abc"), ("trip_distance", '""'), ("fare_amount", "N/A"),
-    ("tpep_pickup_datetime", "not-a-date"), ("PULocationID", "abc"), ("total_amount", "12,50"),
-    ("payment_type", "card"), ("tpep_dropoff_datetime", "2024-13-45 25:61:00"), ("tip_amount", "n/a"),
+    ("PULocationID", "abc"), ("total_amount", "12,50"), ("payment_type", "card"), ("tip_amount", "n/a"),
     ("RatecodeID", "?"), ("DOLocationID", '""'), ("extra", "one"), ("Airport_fee", "1.75$"),
+]
+BAD_TIMES = [
+    ("tpep_pickup_datetime", "not-a-date"), ("tpep_dropoff_datetime", "2024-13-45 25:61:00"),
+    ("tpep_pickup_datetime", ""), ("tpep_dropoff_datetime", "31/01/2024 10:00"),
 ]
 
 
-def error_trip_rows(rng: random.Random) -> list[list[str]]:
-    rows = [trip(rng) for _ in range(ERROR_FILE_ROWS)]
+def dirty_trip_rows(rng: random.Random, zones: ZonePools) -> list[list[str]]:
+    """Only the soft path loads this file: bad values become NULL, every trip keeps its times."""
+    rows = [trip(rng, zones) for _ in range(DIRTY_FILE_ROWS)]
     # Every other row gets one or two bad cells; the rest stay valid, so a soft load keeps them.
     for index, row in enumerate(rows):
         if index % 2 == 0:
             for column, value in rng.sample(BAD_CELLS, rng.choice([1, 2])):
                 row[TRIP_HEADER.index(column)] = value
+    return rows
+
+
+def error_trip_rows(rng: random.Random, zones: ZonePools) -> list[list[str]]:
+    """Neither path loads this file: some trips have no readable pickup or dropoff time, which
+    the strict CAST refuses and the soft path cannot null (the target requires both times)."""
+    rows = [trip(rng, zones) for _ in range(ERROR_FILE_ROWS)]
+    for index, (column, value) in zip(range(1, ERROR_FILE_ROWS, 4), BAD_TIMES):
+        rows[index][TRIP_HEADER.index(column)] = value
+    # A bad amount besides, which alone the soft path would have taken as NULL.
+    rows[0][TRIP_HEADER.index("fare_amount")] = "N/A"
     return rows
 
 
@@ -314,15 +327,14 @@ def render_files() -> dict[str, str]:
     """File name (relative to data/) -> content. One generator per file, so editing one file's
     rules does not reshuffle the others."""
     ecommerce = ecommerce_rows(random.Random(SEED))
-    zones = zone_rows(random.Random(SEED + 1))
-    ok_trips = ok_trip_rows(random.Random(SEED + 2))
-    error_trips = error_trip_rows(random.Random(SEED + 3))
+    zones = ZonePools.from_lookup(read_zones(DATA_DIR / ZONES_FILE))
+    ok_trips = ok_trip_rows(random.Random(SEED + 2), zones)
+    dirty_trips = dirty_trip_rows(random.Random(SEED + 3), zones)
+    error_trips = error_trip_rows(random.Random(SEED + 4), zones)
     return {
         ECOMMERCE_FILE: "".join(csv_line(r) for r in [ECOMMERCE_HEADER] + ecommerce),
-        # The TLC file quotes every text field but not the numeric id.
-        ZONES_FILE: ",".join(f'"{h}"' for h in ZONES_HEADER) + "\n"
-        + "".join(f'{i},"{b}","{z}","{s}"\n' for i, b, z, s in zones),
         RETRY_OK_FILE: "".join(csv_line(r) for r in [TRIP_HEADER] + ok_trips),
+        RETRY_DIRTY_FILE: "".join(csv_line(r) for r in [TRIP_HEADER] + dirty_trips),
         RETRY_ERROR_FILE: "".join(csv_line(r) for r in [TRIP_HEADER] + error_trips),
     }
 

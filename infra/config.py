@@ -18,15 +18,18 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
 import pulumi
 from pulumi.runtime.config import get_config, is_config_secret
 
+from infra.deployment import Catalogue, FlowsTreeError, preflight
 from kestra.config import basic_auth_password_problem, basic_auth_username_problem
 
 PROJECT_NAMESPACE = "kestra-gcp"
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # flowsDir is relative to it
 
 DATASET_IDS = ("kestra_test", "raw", "clean", "YellowCab", "yc_retry")
 BUCKET_FOLDERS = (
@@ -104,6 +107,11 @@ class FlowSettings:
     git_repository_url: str
     git_branch: str
     demo_schedule_enabled: bool
+    catalogue: Optional[Catalogue] = None  # the flows tree, read and checked with the config
+
+    @property
+    def path(self) -> Path:
+        return PROJECT_DIR / self.flows_dir
 
 
 @dataclass(frozen=True)
@@ -259,7 +267,10 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         r.problems.append(f"{r.name('kestraUrl')}: {problem}")
     username = r.text("kestraUsername", DEFAULT_KESTRA_USERNAME)
     if problem := basic_auth_username_problem(username):
-        r.problems.append(f"{r.name('kestraUsername')}: Kestra's basic auth {problem}, got {username!r}")
+        r.problems.append(
+            f"{r.name('kestraUsername')}: {problem}; got {username!r} "
+            "(Kestra would not apply it, and every API call would get 401)"
+        )
     password = r.secret("kestraPassword", basic_auth_password_problem)
     if external_url and password is None:
         r.problems.append(
@@ -267,11 +278,20 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         )
     docker = None if external_url else _read_docker(r)
 
+    flows_dir = r.text("flowsDir", "flows")
+    demo_schedule_enabled = r.boolean("demoScheduleEnabled", False)
+    catalogue = None
+    try:  # the flows tree is configuration too: a missing folder or bad file stops the program here
+        catalogue = preflight(PROJECT_DIR / flows_dir, include_gcp=gcp is not None,
+                              demo_schedule_enabled=demo_schedule_enabled)
+    except FlowsTreeError as exc:
+        r.problems.append(f"{r.name('flowsDir')}: {exc}")
     flows = FlowSettings(
-        flows_dir=r.text("flowsDir", "flows"),
+        flows_dir=flows_dir,
         git_repository_url=r.text("gitRepositoryUrl", "https://github.com/kestra-io/flows"),
         git_branch=r.text("gitBranch", "main"),
-        demo_schedule_enabled=r.boolean("demoScheduleEnabled", False),
+        demo_schedule_enabled=demo_schedule_enabled,
+        catalogue=catalogue,
     )
     if problem := _http_url_problem(flows.git_repository_url):
         r.problems.append(f"{r.name('gitRepositoryUrl')}: {problem}")

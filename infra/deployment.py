@@ -201,6 +201,43 @@ def set_trigger_disabled(source: str, trigger_id: str, disabled: bool, origin: s
 
 
 @dataclass(frozen=True)
+class FlowsPlan:
+    """The flows to deploy, callees first, with the exact source each one gets; and the skipped."""
+
+    flows: tuple  # (FlowSpec, source) pairs
+    skipped: tuple  # "namespace/flow_id" left out (they need GCP, in the local profile)
+
+
+def plan_flows(catalogue: Catalogue, *, include_gcp: bool, demo_schedule_enabled: bool, flows_dir_name: str = "flows"
+               ) -> FlowsPlan:
+    """Selects, orders and edits the flows as `FlowsDeployment` deploys them; raises
+    FlowsTreeError (subflow cycle, demo schedule not switchable) before anything is declared."""
+    flows = [f for f in catalogue.flows if include_gcp or not f.needs_gcp]
+    skipped = tuple(f"{f.namespace}/{f.flow_id}" for f in catalogue.flows if f not in flows)
+    if demo_schedule_enabled and DEMO_SCHEDULE[:2] not in {(f.namespace, f.flow_id) for f in flows}:
+        raise FlowsTreeError(
+            f"demoScheduleEnabled is true but {flows_dir_name}/{DEMO_SCHEDULE[0]}/{DEMO_SCHEDULE[1]}.yaml "
+            "is not deployed"
+        )
+    planned = []
+    for spec in _callees_first(flows):
+        source = spec.source
+        if (spec.namespace, spec.flow_id) == DEMO_SCHEDULE[:2]:
+            source = set_trigger_disabled(source, DEMO_SCHEDULE[2], not demo_schedule_enabled, spec.origin)
+        planned.append((spec, source))
+    return FlowsPlan(tuple(planned), skipped)
+
+
+def preflight(flows_dir: Path, *, include_gcp: bool, demo_schedule_enabled: bool) -> Catalogue:
+    """Reads and checks the whole flows tree as a deployment would (the config phase calls this,
+    so a missing folder or a bad file stops the program before any resource is declared)."""
+    catalogue = discover(flows_dir)
+    plan_flows(catalogue, include_gcp=include_gcp, demo_schedule_enabled=demo_schedule_enabled,
+               flows_dir_name=flows_dir.name)
+    return catalogue
+
+
+@dataclass(frozen=True)
 class FlowsDeploymentArgs:
     flows_dir: Path
     connection: KestraConnection
@@ -208,6 +245,7 @@ class FlowsDeploymentArgs:
     include_gcp: bool
     demo_schedule_enabled: bool = False
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    catalogue: Optional[Catalogue] = None  # the tree as the config phase read it (else read here)
 
 
 class FlowsDeployment(pulumi.ComponentResource):
@@ -220,10 +258,13 @@ class FlowsDeployment(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: FlowsDeploymentArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        # Everything that can fail on the tree fails here, before this component is registered.
+        catalogue = args.catalogue if args.catalogue is not None else discover(args.flows_dir)
+        plan = plan_flows(catalogue, include_gcp=args.include_gcp, demo_schedule_enabled=args.demo_schedule_enabled,
+                          flows_dir_name=args.flows_dir.name)
         super().__init__("kestra-gcp:infra:FlowsDeployment", name, None, opts)
-        catalogue = discover(args.flows_dir)
-        flows = [f for f in catalogue.flows if args.include_gcp or not f.needs_gcp]
-        self.skipped_flows = [f"{f.namespace}/{f.flow_id}" for f in catalogue.flows if f not in flows]
+        flows = [spec for spec, _ in plan.flows]
+        self.skipped_flows = list(plan.skipped)
         namespaces = sorted({f.namespace for f in flows})
         ready = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
@@ -251,16 +292,8 @@ class FlowsDeployment(pulumi.ComponentResource):
             )
 
         by_key = {(f.namespace, f.flow_id): f for f in flows}
-        if args.demo_schedule_enabled and DEMO_SCHEDULE[:2] not in by_key:
-            raise FlowsTreeError(
-                f"demoScheduleEnabled is true but {args.flows_dir.name}/{DEMO_SCHEDULE[0]}/{DEMO_SCHEDULE[1]}.yaml "
-                "is not deployed"
-            )
         self.flows: dict[str, Flow] = {}
-        for spec in _callees_first(flows):
-            source = spec.source
-            if (spec.namespace, spec.flow_id) == DEMO_SCHEDULE[:2]:
-                source = set_trigger_disabled(source, DEMO_SCHEDULE[2], not args.demo_schedule_enabled, spec.origin)
+        for spec, source in plan.flows:
             before = [r for k, r in self.kv_entries.items() if k.startswith(f"{spec.namespace}/")]
             before += [r for k, r in self.namespace_files.items() if k.startswith(f"{spec.namespace}:")]
             before += [self.flows[f"{ns}/{fid}"] for ns, fid in spec.subflows if (ns, fid) in by_key]

@@ -16,6 +16,7 @@ DATA_FILES = {
     "data.csv": "data/data.csv",
     "taxi_zone_lookup.csv": "data/taxi_zone_lookup.csv",
     "yc-retry/data/retry-ok-file.csv": "data/yc-retry/retry-ok-file.csv",
+    "yc-retry/data/retry-dirty-file.csv": "data/yc-retry/retry-dirty-file.csv",
     "yc-retry/data/retry-error-file.csv": "data/yc-retry/retry-error-file.csv",
 }
 

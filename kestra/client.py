@@ -7,12 +7,17 @@ own message. It knows nothing of Pulumi and keeps no state besides one `requests
 on first use and closed by `close()` (or the ``with`` block).
 
 Retries: connection errors, resets and 502/503/504 are retried with urllib3's `Retry`, mounted on
-a requests `HTTPAdapter`, until a wall-clock deadline (120 s by default) runs out — long enough
-for a Kestra container that is still booting. POST and PUT are retried too: every write here is
-safe to repeat (a create that already happened is adopted by the caller, an upload or KV put
-overwrites with the same bytes, a delete of a missing object is "gone"). The one exception is
-triggering an execution, which is only retried when the request certainly did not run
-(connection refused, or a 503).
+a requests `HTTPAdapter`, until a deadline (120 s by default) runs out — long enough for a Kestra
+container that is still booting. No pause runs past the deadline: when the next pause (backoff or
+``Retry-After``) would end after it, the call gives up at once. The clock and the sleep are
+injectable (`clock=`, `sleep=`) so tests can check the timing logic without a wall clock. POST and
+PUT are retried too: every write here is safe to repeat (a create that already happened is adopted
+by the caller, an upload or KV put overwrites with the same bytes). Two calls are never repeated
+blindly: triggering an execution (retried only when the request certainly did not run), and a
+namespace-file delete, which is re-sent only after a read shows the file is still there (Kestra's
+delete of a missing file can cascade to its folder, see `delete_namespace_file`).
+
+Redirects are not followed: credentials go to the configured host only.
 
 Endpoints follow Kestra's webserver controllers (FlowController, NamespaceFileController,
 KVController, DashboardController, ExecutionController) and its global ErrorController, whose
@@ -22,11 +27,13 @@ error bodies are Micronaut ``JsonError``: ``{"message": ..., "_embedded": {"erro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import re
+import threading
 import time
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -40,8 +47,9 @@ DEFAULT_DEADLINE = 120.0  # seconds of retrying before giving up on one call
 RETRY_STATUSES = frozenset({502, 503, 504})  # what a booting Kestra or its proxy answers
 YAML = "application/x-yaml"
 
-# Where Kestra's YAML validate endpoint splits a body into several flows (FlowController).
-_YAML_SEPARATOR = re.compile(r"\n+---\n")
+# Where Kestra 1.1 splits a validate body into flows: FlowService.validate splits on the Java
+# regex "\\n+---\\n*?" (the lazy tail matches nothing), i.e. before every line starting with "---".
+YAML_SPLIT = re.compile(r"\n+---")
 
 # Kestra's KV key rule (KVStore.validateKey, message seen in KVControllerTest.illegalKey).
 KV_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
@@ -106,40 +114,88 @@ class KestraValidationError(KestraApiError):
 
 
 class _DeadlineExceeded(MaxRetryError):
-    """Raised by `_DeadlineRetry` once the call's deadline has passed."""
+    """Raised by `_DeadlineRetry` once the deadline has passed or the next pause would pass it.
+
+    `wait` is the pause that was refused (None when the deadline had already passed).
+    """
+
+    def __init__(
+        self, pool: Any, url: Any, reason: Any = None, wait: Optional[float] = None, status: Optional[int] = None
+    ) -> None:
+        super().__init__(pool, url, reason)
+        self.wait = wait
+        self.status = status  # the last HTTP status seen, None when no answer came
+
+    @property
+    def last_error(self) -> str:
+        """The last connection error, as ``Type: text`` ("" when the last attempt got an answer)."""
+        reason = self.reason
+        return f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else ""
 
 
 class _DeadlineRetry(Retry):
-    """urllib3 `Retry` bounded by a wall-clock deadline rather than by a count.
+    """urllib3 `Retry` bounded by a deadline rather than by a count.
 
-    `deadline_at` is a `time.monotonic()` value; a failure after it ends the call, and no sleep
-    (backoff or Retry-After) runs past it. Counts are set high by the caller, so the deadline is
-    what stops a call that keeps failing.
+    `deadline_at` is a `clock()` value; a failure after it ends the call, and a pause (backoff or
+    Retry-After) that would end after it ends the call at once instead of sleeping. Counts are set
+    high by the caller, so the deadline is what stops a call that keeps failing. `clock` and
+    `sleeper` are the client's (time.monotonic and time.sleep unless a test injects others).
     """
 
     deadline_at: Optional[float] = None
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    sleeper: Callable[[float], None] = staticmethod(time.sleep)
 
     def new(self, **kw: Any) -> "_DeadlineRetry":
         retry = super().new(**kw)
-        retry.deadline_at = self.deadline_at
+        retry.deadline_at, retry.clock, retry.sleeper = self.deadline_at, self.clock, self.sleeper
         return retry
 
     def _remaining(self) -> float:
         if self.deadline_at is None:
             return float("inf")
-        return max(0.0, self.deadline_at - time.monotonic())
+        return max(0.0, self.deadline_at - self.clock())
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if self._remaining() <= 0:
-            raise _DeadlineExceeded(_pool, url, error)
+            raise _DeadlineExceeded(_pool, url, error, status=getattr(response, "status", None))
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
-    def get_backoff_time(self) -> float:
-        return min(super().get_backoff_time(), self._remaining())
+    def sleep(self, response=None) -> None:
+        wait = self.get_retry_after(response) if (self.respect_retry_after_header and response) else None
+        if not wait:
+            wait = self.get_backoff_time()
+        if wait > self._remaining():
+            last = self.history[-1] if self.history else None
+            raise _DeadlineExceeded(
+                None, getattr(last, "url", None), getattr(last, "error", None), wait=wait,
+                status=getattr(response, "status", None) or getattr(last, "status", None),
+            )
+        if wait > 0:
+            self.sleeper(wait)
 
-    def get_retry_after(self, response) -> Optional[float]:
-        after = super().get_retry_after(response)
-        return None if after is None else min(after, self._remaining())
+
+_POOL = threading.local()  # per thread: {(url, username, password digest, tenant): (session, adapter)}
+_POOL_SIZE = 8  # sessions kept per thread; the least recently used one beyond that is closed
+
+
+def _pooled_session(client: "KestraClient") -> tuple[requests.Session, HTTPAdapter]:
+    """This thread's session for the client's Kestra and login, made on first use.
+
+    One thread runs one call at a time, so a session (and the adapter whose retry policy each
+    call sets) is never used by two calls at once. Each thread of the provider host keeps at most
+    one keep-alive connection per Kestra.
+    """
+    cache: dict = getattr(_POOL, "sessions", None) or {}
+    _POOL.sessions = cache
+    digest = hashlib.sha256(client._password.encode()).hexdigest()
+    key = (client.url, client.username, digest, client.tenant)
+    entry = cache.pop(key, None) or client._new_session()
+    cache[key] = entry  # most recently used last
+    while len(cache) > _POOL_SIZE:
+        old_session, _ = cache.pop(next(iter(cache)))
+        old_session.close()
+    return entry
 
 
 def _strip_userinfo(url: str) -> str:
@@ -209,8 +265,10 @@ class KestraClient:
 
     `timeout` is ``(connect, read)`` seconds for one attempt; `deadline` bounds the time spent
     retrying one call; `backoff_factor` scales the pause between attempts (urllib3: 0, f*2, f*4,
-    ... capped at deadline/20 and at 5 s). A client is meant for one thread at a time; make one per operation.
-    It does not cache anything and does not follow redirects to other hosts.
+    ... capped at deadline/20 and at 5 s). `clock` and `sleep` measure and spend that time (a test
+    passes a fake pair). A client is meant for one thread at a time; make one per operation. It
+    caches no answer; with `reuse_connections` it keeps its keep-alive connection in a per-thread
+    pool for the next client with the same URL and login. It does not follow redirects.
     """
 
     def __init__(
@@ -223,6 +281,9 @@ class KestraClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         deadline: float = DEFAULT_DEADLINE,
         backoff_factor: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        reuse_connections: bool = False,
     ) -> None:
         if not url or not str(url).startswith(("http://", "https://")):
             raise ValueError(f"Kestra URL must start with http:// or https://, got {url!r}")
@@ -233,6 +294,9 @@ class KestraClient:
         self.timeout = timeout
         self.deadline = float(deadline)
         self.backoff_factor = backoff_factor
+        self.clock = clock
+        self.sleep = sleep
+        self.reuse_connections = reuse_connections
         self._session: Optional[requests.Session] = None
         self._adapter: Optional[HTTPAdapter] = None
 
@@ -246,46 +310,70 @@ class KestraClient:
         self.close()
 
     def close(self) -> None:
-        """Closes the pooled connections; the client can still be used afterwards."""
+        """Lets go of the connections; the client can still be used afterwards.
+
+        A client made with ``reuse_connections=True`` hands its session back to this thread's
+        pool instead of closing it, so the next client for the same Kestra and login (the next
+        resource operation on this thread) skips the TCP and TLS handshakes.
+        """
         if self._session is not None:
-            self._session.close()
+            if not self.reuse_connections:
+                self._session.close()
             self._session = None
             self._adapter = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _http(self) -> tuple[requests.Session, HTTPAdapter]:
+    def _new_session(self) -> tuple[requests.Session, HTTPAdapter]:
+        session = requests.Session()
+        session.auth = (self.username, self._password)
+        adapter = HTTPAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session, adapter
+
+    def _http(self, fresh: bool = False) -> tuple[requests.Session, HTTPAdapter]:
+        """The session for a call; `fresh` gives a new one with a new connection, closed after use
+        by the caller (for requests that must not meet a keep-alive connection the server dropped)."""
+        if fresh:
+            return self._new_session()
         if self._session is None:
-            session = requests.Session()
-            session.auth = (self.username, self._password)
-            session.headers["Accept"] = "application/json"
-            adapter = HTTPAdapter(max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._session, self._adapter = session, adapter
+            if self.reuse_connections:
+                self._session, self._adapter = _pooled_session(self)
+            else:
+                self._session, self._adapter = self._new_session()
         assert self._adapter is not None
         return self._session, self._adapter
 
-    def _retry(self, repeatable: bool) -> _DeadlineRetry:
+    def _backoff_max(self) -> float:
+        # Pauses grow 0, f*2, f*4, ... up to a twentieth of the deadline (5 s at most), so a
+        # short deadline still gets several attempts and a long one polls a booting Kestra.
+        return min(5.0, max(0.05, self.deadline / 20))
+
+    def _retry(self, repeatable: bool, retry_statuses: Optional[Iterable[int]] = None) -> _DeadlineRetry:
         # A fresh Retry per call: the deadline starts now. Counts are large on purpose.
+        if retry_statuses is None:
+            retry_statuses = RETRY_STATUSES if repeatable else (503,)
+        retry_statuses = frozenset(retry_statuses)
         retry = _DeadlineRetry(
             total=1000,
             connect=1000,
             read=1000 if repeatable else 0,
-            status=1000,
+            status=1000 if retry_statuses else 0,
             other=0,
             redirect=0,
             allowed_methods=None,  # every method: see the module docstring
-            status_forcelist=RETRY_STATUSES if repeatable else frozenset({503}),
+            status_forcelist=retry_statuses,
             backoff_factor=self.backoff_factor,
-            # Pauses grow 0, f*2, f*4, ... up to a twentieth of the deadline (5 s at most), so a
-            # short deadline still gets several attempts and a long one polls a booting Kestra.
-            backoff_max=min(5.0, max(0.05, self.deadline / 20)),
+            backoff_max=self._backoff_max(),
             raise_on_status=False,
             raise_on_redirect=False,
-            respect_retry_after_header=True,
+            # urllib3 also retries a 503 carrying Retry-After outside the forcelist: not when no
+            # status may be retried.
+            respect_retry_after_header=bool(retry_statuses),
         )
-        retry.deadline_at = time.monotonic() + self.deadline
+        retry.deadline_at = self.clock() + self.deadline
+        retry.clock, retry.sleeper = self.clock, self.sleep
         return retry
 
     def _scrub(self, text: str, secrets: Iterable[str]) -> str:
@@ -304,18 +392,30 @@ class KestraClient:
         data: Any = None,
         files: Any = None,
         content_type: Optional[str] = None,
+        accept: str = "application/json",
         repeatable: bool = True,
+        retry_statuses: Optional[Iterable[int]] = None,
         secrets: Iterable[str] = (),
         ok_statuses: Iterable[int] = (),
     ) -> requests.Response:
-        """One API call under `/api/v1/{tenant}`; raises `KestraApiError` unless 2xx."""
-        session, adapter = self._http()
+        """One API call under `/api/v1/{tenant}`; raises `KestraApiError` unless 2xx.
+
+        `accept` must match what the route produces (Micronaut answers 406 otherwise);
+        `content_type` what it consumes (415 otherwise).
+        """
+        # A request that is never repeated gets a connection of its own: a keep-alive connection
+        # that the server closed meanwhile would fail it for nothing.
+        session, adapter = self._http(fresh=not repeatable)
         api_path = f"/api/v1/{_seg(self.tenant)}/{path.lstrip('/')}"
-        headers = {"Content-Type": content_type} if content_type else {}
-        adapter.max_retries = self._retry(repeatable)
+        headers = {"Accept": accept}
+        if content_type:
+            headers["Content-Type"] = content_type
+        adapter.max_retries = self._retry(repeatable, retry_statuses)
         secrets = tuple(secrets)
         try:
-            response = session.request(
+            response = self._send(
+                session,
+                not repeatable,
                 method,
                 self.url + api_path,
                 params=params,
@@ -329,7 +429,14 @@ class KestraClient:
             cause = exc.args[0] if exc.args else None
             reason = getattr(cause, "reason", None) or cause or exc
             if isinstance(cause, _DeadlineExceeded):
-                message = f"Kestra at {self.url} gave no answer within {self.deadline:g} s of retrying"
+                last = f"still answered {cause.status}" if cause.status else "gave no answer"
+                message = f"Kestra at {self.url} {last} within the {self.deadline:g} s deadline"
+                if cause.wait is not None:
+                    message += f" (the next attempt, due in {cause.wait:g} s, would have passed it)"
+                raise KestraUnavailable(
+                    message, obj=obj, status=cause.status, detail=self._scrub(cause.last_error, secrets),
+                    method=method, path=api_path,
+                ) from None
             elif repeatable:
                 message = f"Kestra at {self.url} could not be reached"
             else:
@@ -359,12 +466,26 @@ class KestraClient:
             )
         if status in RETRY_STATUSES:
             raise KestraUnavailable(
-                f"Kestra at {self.url} still answered {status} after {self.deadline:g} s of retrying",
-                **common,
+                f"Kestra at {self.url} still answered {status} within the {self.deadline:g} s deadline", **common
             )
         if status == 422:
             raise KestraApiError("Kestra rejected the request", **common)
+        if 300 <= status < 400:
+            location = _strip_userinfo(response.headers.get("Location", "?"))
+            raise KestraApiError(
+                f"Kestra at {self.url} answered {status}, redirecting to {location}; redirects are not "
+                "followed, so the credentials only go to the configured URL: configure the final address",
+                **common,
+            )
         raise KestraApiError(f"unexpected answer {status} {response.reason}", **common)
+
+    @staticmethod
+    def _send(session: requests.Session, fresh: bool, method: str, url: str, **kw: Any) -> requests.Response:
+        try:
+            return session.request(method, url, **kw)  # the body is read before this returns
+        finally:
+            if fresh:
+                session.close()
 
     @staticmethod
     def _json(response: requests.Response) -> Any:
@@ -372,31 +493,20 @@ class KestraClient:
 
     # -- flows ------------------------------------------------------------------------------
 
-    def validate_flow(self, source: str, *, name: str = "flow.yaml") -> list[dict]:
-        """``POST /flows/validate`` and return Kestra's list of results (always HTTP 200).
+    def validate_flows(self, body: str, *, obj: str = "flows") -> list[dict]:
+        """``POST /flows/validate`` with a YAML body → Kestra's list of results (always HTTP 200).
 
-        Sends the flow as one multipart file (part ``flows``) rather than a YAML body: the YAML
-        variant splits the body on lines starting with ``---``, which would cut a flow whose
-        description or SQL holds such a line. Builds whose endpoint takes YAML only answer 415;
-        then the YAML body is sent, unless the flow holds such a line — that flow is left to the
-        create/update call, which validates it whole and answers 422 when it is invalid.
+        Kestra 1.1 takes YAML only (FlowController.validateFlows consumes application/x-yaml;
+        multipart arrived in 1.3) and splits the body into flows where `YAML_SPLIT` matches — on
+        every line starting with ``---`` — one result per piece, in order (``index``). An
+        invalid flow has a non-empty ``constraints`` string; see `validation_problems`.
         """
-        try:
-            response = self._request(
-                "POST",
-                "flows/validate",
-                f"flow {name}",
-                files={"flows": (posixpath.basename(name) or "flow.yaml", source.encode(), YAML)},
-            )
-        except KestraApiError as exc:
-            if exc.status != 415:
-                raise
-            if _YAML_SEPARATOR.search(source):
-                return []
-            response = self._request(
-                "POST", "flows/validate", f"flow {name}", data=source.encode(), content_type=YAML
-            )
+        response = self._request("POST", "flows/validate", obj, data=body.encode(), content_type=YAML)
         return self._json(response) or []
+
+    def validate_flow(self, source: str, *, name: str = "flow.yaml") -> list[dict]:
+        """Validates one flow; a source with a line starting with ``---`` yields several results."""
+        return self.validate_flows(source, obj=f"flow {name}")
 
     def check_flow(self, source: str, *, obj: str, name: str = "flow.yaml") -> None:
         """Validates a flow server-side; raises `KestraValidationError` with the constraints."""
@@ -436,11 +546,11 @@ class KestraClient:
         self._request("DELETE", f"flows/{_seg(namespace)}/{_seg(flow_id)}", f"flow {namespace}/{flow_id}")
 
     def put_flow(self, namespace: str, flow_id: str, source: str, *, exists: bool = False) -> dict:
-        """Writes a flow whether or not Kestra has it, with one request in the usual case.
+        """Writes a flow whether or not Kestra has it: one request in the usual case.
 
-        `exists` says which to try first: PUT (falls back to POST on 404) or POST (falls back to
-        PUT when Kestra answers "already exists", which adopts a flow left by an earlier,
-        interrupted run or written by hand).
+        `exists` says which to try: PUT (falls back to POST on 404), or POST. When the POST
+        answers "Flow id already exists" (a flow left by an interrupted run, or written by hand),
+        the flow is adopted: read, and rewritten only if its source differs.
         """
         obj = f"flow {namespace}/{flow_id}"
         try:
@@ -454,7 +564,10 @@ class KestraClient:
             except KestraApiError as exc:
                 if not exc.already_exists:
                     raise
-                return self.update_flow(namespace, flow_id, source)
+            live = self.get_flow(namespace, flow_id)
+            if live.get("source") == source:
+                return live
+            return self.update_flow(namespace, flow_id, source)
         except KestraApiError as exc:
             exc.obj = obj
             raise
@@ -477,29 +590,67 @@ class KestraClient:
         )
 
     def get_namespace_file(self, namespace: str, path: str) -> bytes:
-        """``GET /namespaces/{ns}/files?path=`` → the raw bytes; 404 → `KestraNotFound`."""
+        """``GET /namespaces/{ns}/files?path=`` → the raw bytes; 404 → `KestraNotFound`.
+
+        The route produces application/octet-stream only (NamespaceFileController.getFileContent),
+        so that is what is accepted: Micronaut answers 406 to ``Accept: application/json``.
+        """
         return self._request(
             "GET",
             f"namespaces/{_seg(namespace)}/files",
             f"namespace file {namespace}:{path}",
             params={"path": path},
+            accept="application/octet-stream",
         ).content
 
-    def delete_namespace_file(self, namespace: str, path: str) -> None:
-        """``DELETE /namespaces/{ns}/files?path=``."""
-        self._request(
-            "DELETE",
-            f"namespaces/{_seg(namespace)}/files",
-            f"namespace file {namespace}:{path}",
-            params={"path": path},
-        )
+    def namespace_file_exists(self, namespace: str, path: str) -> bool:
+        """Whether the file is there (a read: `get_namespace_file`, 404 → False)."""
+        try:
+            self.get_namespace_file(namespace, path)
+        except KestraNotFound:
+            return False
+        return True
+
+    def delete_namespace_file(self, namespace: str, path: str) -> bool:
+        """Deletes the file if it exists; returns False when it was already gone.
+
+        ``DELETE /namespaces/{ns}/files?path=`` answers 200 whether or not the file exists, and
+        when it is missing and its folder holds exactly one other entry, Kestra's cascade
+        (NamespaceFileController.deleteFileDirectory) deletes the whole folder — a file uploaded
+        by hand next to ours would go with it. So the DELETE is only sent after a read shows the
+        file exists, and is never repeated blindly: after a reset, timeout or 5xx, the file is
+        read again and the DELETE re-sent only if it is still there, until the deadline.
+        """
+        obj = f"namespace file {namespace}:{path}"
+        deadline_at = self.clock() + self.deadline
+        pause = self.backoff_factor
+        while True:
+            if not self.namespace_file_exists(namespace, path):
+                return False
+            try:
+                self._request(
+                    "DELETE",
+                    f"namespaces/{_seg(namespace)}/files",
+                    obj,
+                    params={"path": path},
+                    repeatable=False,
+                    retry_statuses=(),
+                )
+                return True
+            except KestraUnavailable:
+                remaining = deadline_at - self.clock()
+                if remaining <= pause:
+                    raise
+                self.sleep(pause)
+                pause = min(pause * 2 or 0.05, self._backoff_max())
 
     # -- KV store ---------------------------------------------------------------------------
 
     def put_kv(self, namespace: str, key: str, value: Any) -> None:
-        """``PUT /namespaces/{ns}/kv/{key}`` with the JSON literal of `value`.
+        """``PUT /namespaces/{ns}/kv/{key}`` with the JSON literal of `value` as ``text/plain``.
 
-        Kestra parses the body as JSON (``"text"``, ``42``, ``true``, ``{"a": 1}``) and its error
+        KVController.setKeyValue consumes text/plain only (application/json → 415) and parses
+        the body as a JSON/Ion literal (``"text"``, ``42``, ``true``, ``{"a": 1}``). Its error
         for an unparsable body quotes it, so the value is scrubbed from any error text.
         """
         body = json.dumps(value, allow_nan=False)
@@ -508,7 +659,7 @@ class KestraClient:
             f"namespaces/{_seg(namespace)}/kv/{_seg(key)}",
             f"kv {namespace}/{key}",
             data=body.encode(),
-            content_type="application/json",
+            content_type="text/plain",  # the body is json.dumps output: ASCII
             secrets=(body, str(value)) if not isinstance(value, (bool, int, float)) else (body,),
         )
 
@@ -561,8 +712,20 @@ class KestraClient:
         )
 
     def delete_dashboard(self, dashboard_id: str) -> None:
-        """``DELETE /dashboards/{id}`` (204); 404 → `KestraNotFound`."""
-        self._request("DELETE", f"dashboards/{_seg(dashboard_id)}", f"dashboard {dashboard_id}")
+        """``DELETE /dashboards/{id}`` (204); a missing dashboard → `KestraNotFound`.
+
+        Kestra 1.1 answers a missing dashboard with 409 "Illegal state: Dashboard X doesn't
+        exists" (AbstractJdbcDashboardRepository.delete throws IllegalStateException); exactly
+        that answer means "already gone". Any other 409 is an error.
+        """
+        obj = f"dashboard {dashboard_id}"
+        try:
+            self._request("DELETE", f"dashboards/{_seg(dashboard_id)}", obj)
+        except KestraApiError as exc:
+            if exc.status == 409 and f"Dashboard {dashboard_id} doesn't exists" in exc.detail:
+                raise KestraNotFound("not found", obj=obj, status=409, detail=exc.detail,
+                                     method=exc.method, path=exc.path) from None
+            raise
 
     def put_dashboard(self, dashboard_id: str, source: str, *, exists: bool = False) -> dict:
         """Writes a dashboard whether or not Kestra has it (same logic as `put_flow`)."""
@@ -577,7 +740,10 @@ class KestraClient:
             except KestraApiError as exc:
                 if not exc.already_exists:
                     raise
-                return self.update_dashboard(dashboard_id, source)
+            live = self.get_dashboard(dashboard_id)
+            if live.get("sourceCode") == source:
+                return live
+            return self.update_dashboard(dashboard_id, source)
         except KestraApiError as exc:
             exc.obj = f"dashboard {dashboard_id}"
             raise
@@ -617,3 +783,23 @@ class KestraClient:
             )
             or []
         )
+
+    def search_executions(
+        self, namespace: str, flow_id: str, *, start_date: Optional[str] = None, size: int = 50
+    ) -> list[dict]:
+        """``GET /executions/search`` (legacy ``namespace``/``flowId``/``startDate`` filters, still
+        read by Kestra 1.1's ExecutionController.searchExecutions) → the ``results`` of the page."""
+        params = {"namespace": namespace, "flowId": flow_id, "size": str(size)}
+        if start_date:
+            params["startDate"] = start_date
+        body = self._json(self._request("GET", "executions/search", f"flow {namespace}/{flow_id}", params=params))
+        return (body or {}).get("results") or []
+
+    def generate_flow(self, prompt: str, conversation_id: str, flow_yaml: str = "") -> str:
+        """``POST /ai/generate/flow`` (AiController, present only when Kestra has an AI service
+        configured; 404 otherwise) → the flow YAML the AI copilot wrote."""
+        body = json.dumps({"conversationId": conversation_id, "userPrompt": prompt, "flowYaml": flow_yaml})
+        return self._request(
+            "POST", "ai/generate/flow", "AI copilot", data=body.encode(), content_type="application/json",
+            accept="application/yaml",  # the route produces YAML only: Micronaut answers 406 to JSON
+        ).text

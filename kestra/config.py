@@ -27,7 +27,16 @@ import yaml
 
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Kestra's basic-auth rules, copied from BasicAuthService (webserver, 1.1 source): EMAIL_PATTERN,
+# PASSWORD_PATTERN and EMAIL_PASSWORD_MAX_LEN. Java's Matcher.matches() must consume the whole
+# value (fullmatch here), Java's "." stops at any line terminator, the class holds the typographic
+# apostrophe U+2019 (not "'"), and String.length() counts UTF-16 code units.
+_KESTRA_USERNAME = re.compile("[a-zA-Z0-9_!#$%&\u2019*+/=?`{|}~^.-]+@[a-zA-Z0-9.-]+")
+_JAVA_DOT = "[^\n\r\u0085\u2028\u2029]"
+_KESTRA_PASSWORD = re.compile(
+    f"(?={_JAVA_DOT}{{8,}})(?={_JAVA_DOT}*[a-z])(?={_JAVA_DOT}*[A-Z])(?={_JAVA_DOT}*[0-9]){_JAVA_DOT}*"
+)
+KESTRA_BASIC_AUTH_MAX_LEN = 256
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -51,20 +60,43 @@ class KestraSettings:
     gemini_model: str = DEFAULT_GEMINI_MODEL
 
 
+def _java_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def basic_auth_username_problem(username: str) -> Optional[str]:
-    """Kestra ignores a basic-auth username that is not an email address."""
-    return None if _EMAIL.match(username or "") else "must be an email address"
+    """Why Kestra would refuse this basic-auth username (BasicAuthService.save), or None.
+
+    Kestra does not apply refused credentials, so every API call would then get 401.
+    """
+    username = username or ""
+    if _java_length(username) > KESTRA_BASIC_AUTH_MAX_LEN:
+        return f"must be at most {KESTRA_BASIC_AUTH_MAX_LEN} characters (Kestra's basic-auth rule)"
+    if not _KESTRA_USERNAME.fullmatch(username):
+        return (
+            "must be an email address as Kestra's basic-auth rule defines it (BasicAuthService): "
+            "letters, digits and !#$%&\u2019*+/=?`{|}~^._- before the @; only letters, digits, '.' and '-' "
+            "after it (no '_')"
+        )
+    return None
 
 
 def basic_auth_password_problem(password: str) -> Optional[str]:
-    """Kestra ignores basic-auth passwords shorter than 8 or missing a character class."""
+    """Why Kestra would refuse this basic-auth password (BasicAuthService.save), or None."""
     password = password or ""
+    rule = " (Kestra's basic-auth rule)"
+    if _java_length(password) > KESTRA_BASIC_AUTH_MAX_LEN:
+        return f"must be at most {KESTRA_BASIC_AUTH_MAX_LEN} characters{rule}"
+    if re.search("[\n\r\u0085\u2028\u2029]", password):
+        return f"must be a single line{rule}"
     if len(password) < 8:
-        return "must be at least 8 characters"
+        return f"must be at least 8 characters{rule}"
     if not re.search(r"[A-Z]", password) or not re.search(r"[a-z]", password):
-        return "must contain upper-case and lower-case letters"
+        return f"must contain upper-case and lower-case letters{rule}"
     if not re.search(r"[0-9]", password):
-        return "must contain a digit"
+        return f"must contain a digit{rule}"
+    if not _KESTRA_PASSWORD.fullmatch(password):  # the checks above spell PASSWORD_PATTERN out
+        return f"does not match{rule}"
     return None
 
 

@@ -3,7 +3,9 @@
 Each resource takes a `KestraConnection` and flattens it into its inputs (``url``, ``username``,
 ``password`` as a secret, ``tenant``, optional ``deadline``), so every operation — including a
 ``pulumi destroy`` long after the program changed — knows where and how to reach Kestra. The
-providers keep no state and no session: each call builds a `KestraClient` and closes it.
+providers keep no state and no session: each call builds a `KestraClient` and closes it; the
+client keeps one keep-alive connection per provider-host thread and Kestra login, so a deploy of
+many objects does not pay a TCP/TLS handshake per object.
 
 Provider behaviour, common to the four:
 
@@ -19,12 +21,16 @@ Provider behaviour, common to the four:
   differs — typically one GET, no write. ``origin`` and ``deadline`` never cause a change.
   The result's extra ``diffs`` attribute lists the changed properties; the Python dynamic-provider
   host forwards only ``changes``/``replaces``, and the engine shows its own property diff.
-- ``create``/``update`` validate server-side where Kestra offers it (flows and dashboards), then
-  write. Creating an object that already exists adopts it, so a run interrupted after a write
-  converges on the next one; updating one that vanished recreates it.
+- ``create``/``update`` make one request per write: Kestra validates flows and dashboards on POST
+  and PUT and answers 422 with its constraint text, which the error quotes next to the file the
+  object came from (there is no separate validate call; ``python -m kestra.validate`` checks a
+  whole tree before a deploy). Creating an object that already exists adopts it — a read, and a
+  write only if it differs — so a run interrupted after a write converges on the next one;
+  updating one that vanished recreates it.
 - ``read`` returns the live object (flow source, file content and hash, KV value, dashboard
   source) and the matching inputs, so ``pulumi refresh`` shows drift; a missing object reads as
-  gone (empty id). ``delete`` treats "not found" as done.
+  gone (empty id). ``delete`` treats "not found" as done (for a dashboard, Kestra 1.1's 409
+  "doesn't exists"); a namespace file is deleted only if a read shows it exists.
 
 Serialization: `pulumi.dynamic.Resource` pickles the provider with dill. A provider class defined
 in an importable module (not ``__main__``) is pickled by reference (``kestra.resources.FlowProvider``
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -101,7 +108,10 @@ def _changed(old: Any, new: Any) -> bool:
     return _is_unknown(new) or old != new
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_yaml(source: str) -> Any:
+    """The parsed document, cached: check, diff and update of one object parse the same sources,
+    and the provider host serves them all. Callers must treat the result as read-only."""
     return yaml.load(source, Loader=_YAML_LOADER)
 
 
@@ -177,7 +187,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
 
     @abc.abstractmethod
     def write(self, client: KestraClient, props: dict, exists: bool) -> dict:
-        """Validates (where Kestra can) and writes the object; returns computed outputs."""
+        """Writes the object (Kestra validates it); returns computed outputs."""
 
     @abc.abstractmethod
     def live(self, client: KestraClient, props: dict) -> Optional[dict]:
@@ -204,6 +214,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
             props["password"],
             props.get("tenant") or "main",
             deadline=props.get("deadline") or DEFAULT_DEADLINE,
+            reuse_connections=True,  # one keep-alive connection per provider-host thread
         )
 
     def _outs(self, props: dict, extra: dict) -> dict:
@@ -286,7 +297,7 @@ _COMMON_INPUTS = ("url", "username", "password", "tenant", "deadline", "origin")
 
 
 class FlowProvider(_KestraProvider):
-    """A flow, identified by (tenant, namespace, flow_id); the YAML is validated by Kestra."""
+    """A flow, identified by (tenant, namespace, flow_id); Kestra validates the YAML on write."""
 
     kind = "flow"
     identity = ("tenant", "namespace", "flow_id")
@@ -313,8 +324,6 @@ class FlowProvider(_KestraProvider):
         return _same_yaml(old.get("source"), new.get("source"))
 
     def write(self, client: KestraClient, props: dict, exists: bool) -> dict:
-        name = posixpath.basename(props.get("origin") or "") or f"{props['flow_id']}.yaml"
-        client.check_flow(props["source"], obj=self.describe(props), name=name)
         doc = client.put_flow(props["namespace"], props["flow_id"], props["source"], exists=exists)
         return {"revision": doc.get("revision")}
 
@@ -472,7 +481,6 @@ class DashboardProvider(_KestraProvider):
         return _same_yaml(old.get("source"), new.get("source"))
 
     def write(self, client: KestraClient, props: dict, exists: bool) -> dict:
-        client.check_dashboard(props["source"], obj=self.describe(props))
         client.put_dashboard(props["dashboard_id"], props["source"], exists=exists)
         return {}
 

@@ -1,14 +1,26 @@
 """Smoke test of a deployed stack: run one flow in Kestra and report how it ended.
 
     python -m kestra.smoke [--stack-output FILE|-] [--namespace NS] [--flow-id ID] [--timeout S]
+                           [--fail-on-warning]
 
 Reads the stack outputs (``kestraUrl``, ``kestraUsername``, ``kestraPassword``) from FILE, from
 stdin with ``-``, or by running ``pulumi stack output --json --show-secrets``; triggers the flow
 (``dev.testing`` / ``gcs_connection_test`` by default); polls the execution until it reaches a
-terminal state or the timeout. Exit status: 0 on SUCCESS; 1 when the execution ended otherwise
-(state, failing tasks and their ERROR log lines are printed); 2 for unusable stack outputs;
-3 when Kestra answered with an error or could not be reached; 4 on timeout. The password is never
-printed. It triggers exactly one execution per run and does not clean it up.
+terminal state or the timeout.
+
+Exit status: 0 on SUCCESS, and on WARNING unless ``--fail-on-warning``; 1 when the execution ended
+otherwise (FAILED, KILLED, CANCELLED...: the state, the task runs that failed or were killed and
+their ERROR log lines are printed); 2 for unusable stack outputs; 3 when Kestra answered with an
+error or could not be reached; 4 on timeout.
+
+WARNING passes because Kestra counts it as a finished, non-failed run (State.Type.isTerminatedNoFail):
+a task that may fail (``allowFailure``) failed, or a task reported warnings, and the flow carried
+on. The smoke test still prints a ``warning:`` line naming those tasks and their WARN and ERROR log
+lines, so the cause is visible; ``--fail-on-warning`` makes it fail for a CI that wants a clean run.
+
+Outputs still holding Pulumi's unknown-value placeholder (what a preview shows for values not
+known before ``pulumi up``) are refused as unusable. The password is never printed. It triggers
+exactly one execution per run and does not clean it up.
 """
 
 from __future__ import annotations
@@ -22,8 +34,16 @@ from typing import Any, Callable, Optional, TextIO
 
 from .client import KestraApiError, KestraClient
 
-TERMINAL_STATES = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPPED"}
+# State.Type.isTerminated in Kestra 1.1; RUNNING, KILLING, PAUSED, QUEUED... are still under way.
+TERMINAL_STATES = frozenset(
+    {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPPED", "RETRIED", "RESUBMITTED"}
+)
+# State.Type.isTerminatedNoFail: the run finished and did not fail.
+PASSING_STATES = frozenset({"SUCCESS", "WARNING", "SKIPPED", "RETRIED", "RESUBMITTED"})
 REQUIRED_OUTPUTS = ("kestraUrl", "kestraUsername", "kestraPassword")
+# pulumi.runtime.rpc.UNKNOWN: how a preview (or a program run under it) shows a value that only
+# `pulumi up` will know.
+UNKNOWN_OUTPUT = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_API, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
@@ -64,27 +84,69 @@ def load_outputs(source: Optional[str], stdin: TextIO = sys.stdin) -> dict[str, 
     missing = [k for k in REQUIRED_OUTPUTS if not outputs.get(k)]
     if missing:
         raise SmokeError(f"the stack outputs lack {', '.join(missing)}", EXIT_CONFIG)
+    unknown = [k for k in REQUIRED_OUTPUTS if outputs[k] == UNKNOWN_OUTPUT]
+    if unknown:
+        raise SmokeError(
+            f"{', '.join(unknown)} not known yet (Pulumi's placeholder for a value a preview cannot "
+            "know): run `pulumi up`, then read the outputs of the deployed stack",
+            EXIT_CONFIG,
+        )
     if outputs["kestraPassword"] == "[secret]":
         raise SmokeError("kestraPassword is hidden: pass the output of --show-secrets", EXIT_CONFIG)
     return outputs
 
 
+def state_of(doc: dict) -> Optional[str]:
+    """``state.current`` of an execution or a task run."""
+    return (doc.get("state") or {}).get("current")
+
+
+def task_runs_in(execution: dict, *states: str) -> list[str]:
+    """Task ids (with the ForEach value when there is one) of the task runs in one of `states`."""
+    found = []
+    for run in execution.get("taskRunList") or []:
+        if state_of(run) in states:
+            value = run.get("value")
+            found.append(f"{run.get('taskId')}[{value}]" if value is not None else str(run.get("taskId")))
+    return found
+
+
 def failure_report(client: KestraClient, execution: dict) -> list[str]:
-    """Lines explaining a non-successful execution: failed task runs and their ERROR logs."""
+    """Lines explaining a run that did not simply succeed: the task runs that failed, were killed
+    or warned, and the execution's log lines at ERROR (at WARN and above for a WARNING run)."""
     lines = []
-    failed = [
-        run.get("taskId")
-        for run in execution.get("taskRunList") or []
-        if (run.get("state") or {}).get("current") in ("FAILED", "KILLED", "WARNING")
-    ]
-    if failed:
-        lines.append(f"failing task(s): {', '.join(str(t) for t in failed)}")
+    for label, state in (("failing", "FAILED"), ("killed", "KILLED"), ("warning", "WARNING")):
+        tasks = task_runs_in(execution, state)
+        if tasks:
+            lines.append(f"{label} task(s): {', '.join(tasks)}")
+    min_level = "WARN" if state_of(execution) == "WARNING" else "ERROR"
     try:
-        for entry in client.execution_logs(execution["id"], "ERROR")[:10]:
+        for entry in client.execution_logs(execution["id"], min_level)[:10]:
             lines.append(f"  [{entry.get('taskId') or '-'}] {str(entry.get('message', '')).strip()}")
     except KestraApiError as exc:
         lines.append(f"(could not read the execution logs: {exc})")
     return lines
+
+
+def wait_for(
+    client: KestraClient,
+    execution: dict,
+    timeout: float,
+    interval: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    on_poll: Optional[Callable[[dict], None]] = None,
+) -> tuple[dict, bool]:
+    """Polls the execution until a terminal state: (last execution seen, finished in time)."""
+    deadline = clock() + timeout
+    while state_of(execution) not in TERMINAL_STATES:
+        if clock() >= deadline:
+            return execution, False
+        sleep(interval)
+        execution = client.get_execution(execution["id"])
+        if on_poll is not None:
+            on_poll(execution)
+    return execution, True
 
 
 def run(
@@ -96,6 +158,7 @@ def run(
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    fail_on_warning: bool = False,
 ) -> int:
     """Triggers the flow, waits for the execution and returns the exit status."""
     client = KestraClient(outputs["kestraUrl"], outputs["kestraUsername"], outputs["kestraPassword"])
@@ -104,17 +167,18 @@ def run(
             execution = client.trigger_execution(namespace, flow_id)
             execution_id = execution["id"]
             print(f"triggered {namespace}/{flow_id}: execution {execution_id}", file=out)
-            deadline = clock() + timeout
-            state = (execution.get("state") or {}).get("current")
-            while state not in TERMINAL_STATES:
-                if clock() >= deadline:
-                    print(f"timed out after {timeout:g} s: execution {execution_id} is still {state}", file=out)
-                    return EXIT_TIMEOUT
-                sleep(interval)
-                execution = client.get_execution(execution_id)
-                state = (execution.get("state") or {}).get("current")
+            execution, finished = wait_for(client, execution, timeout, interval, clock, sleep)
+            state = state_of(execution)
+            if not finished:
+                print(f"timed out after {timeout:g} s: execution {execution_id} is still {state}", file=out)
+                return EXIT_TIMEOUT
             if state == "SUCCESS":
                 print(f"execution {execution_id} succeeded", file=out)
+                return EXIT_OK
+            if state in PASSING_STATES and not (state == "WARNING" and fail_on_warning):
+                print(f"execution {execution_id} ended {state}, which Kestra counts as not failed", file=out)
+                for line in failure_report(client, execution):
+                    print(f"warning: {line}", file=out)
                 return EXIT_OK
             print(f"execution {execution_id} ended {state}", file=out)
             for line in failure_report(client, execution):
@@ -132,13 +196,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--flow-id", default="gcs_connection_test")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the execution")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    parser.add_argument(
+        "--fail-on-warning", action="store_true", help="exit 1 when the execution ends WARNING (default: pass)"
+    )
     args = parser.parse_args(argv)
     try:
         outputs = load_outputs(args.stack_output)
     except SmokeError as exc:
         print(f"error: {exc}", file=sys.stdout)
         return exc.code
-    return run(outputs, args.namespace, args.flow_id, args.timeout, args.interval)
+    return run(
+        outputs, args.namespace, args.flow_id, args.timeout, args.interval, fail_on_warning=args.fail_on_warning
+    )
 
 
 if __name__ == "__main__":

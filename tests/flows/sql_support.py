@@ -9,6 +9,7 @@ an expression added to a flow's SQL is noticed here instead of being silently re
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -162,3 +163,47 @@ def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[dict]:
     cursor = con.execute(query)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def append_query_result(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
+    """What a BigQuery query job with destinationTable, WRITE_APPEND and schemaUpdateOptions
+    ALLOW_FIELD_ADDITION does: the result's columns are matched to the table's by name, columns
+    the table lacks are added (NULL in the rows already there), and the rows appended."""
+    [statement] = to_duckdb(select_sql)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE query_result AS {statement}")
+    have = {c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()}
+    for name, kind in con.execute("SELECT column_name, column_type FROM (DESCRIBE query_result)").fetchall():
+        if name not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM query_result")
+    con.execute("DROP TABLE query_result")
+
+
+# ------------------------------------------------------------------------------------------------
+# Pebble string filters (for names built in flow variables)
+# ------------------------------------------------------------------------------------------------
+
+def _replace_all(text: str, pairs: dict) -> str:
+    for old, new in pairs.items():
+        text = text.replace(old, new)
+    return text
+
+
+# Kestra's filters, as its Pebble extension implements them (StringUtils semantics).
+FILTERS = {
+    "substringAfterLast": lambda s, sep: s[s.rindex(sep) + len(sep):] if sep in s else "",
+    "substringBeforeLast": lambda s, sep: s[: s.rindex(sep)] if sep in s else s,
+    "replace": lambda s, pairs: _replace_all(s, pairs),
+}
+
+
+def evaluate(template: str, variables: dict) -> str:
+    """`{{ variable | filter(args) | … }}` with the string filters Kestra provides, nothing else."""
+    def one(match: re.Match) -> str:
+        head, *filters = [part.strip() for part in match.group(1).split("|")]
+        value = variables[head]
+        for call in filters:
+            name, args = re.fullmatch(r"(\w+)\((.*)\)", call).groups()
+            value = FILTERS[name](value, ast.literal_eval(args))
+        return value
+    return re.sub(r"\{\{(.*?)\}\}", one, template)

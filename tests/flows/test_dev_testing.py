@@ -299,8 +299,20 @@ def test_critical_service_query_on_the_orders_layout(tmp_path):
     columns = [d[0] for d in cursor.description]
     result = dict(zip(columns, cursor.fetchone()))
     assert input_name == "orders.csv"
-    assert result == {"order_count": 3, "customer_count": 2, "total_revenue": 44.0, "avg_order_value": 14.67}
+    assert result == {"order_count": 3, "customer_count": 2, "total_revenue": 44.0, "avg_order_value": 14.67,
+                      "avg_quantity": 2.33}
 
     # Every column the flow outputs and log read from the row exists in the result.
     used = set(re.findall(r"outputs\.aggregate_orders\.row\.(\w+)", yaml.safe_dump(sub)))
     assert used and used <= set(columns), f"flow reads {sorted(used - set(columns))} that the query does not return"
+
+
+def test_parent_reads_every_output_the_subflow_returns():
+    # The walkthrough's child returns the order count, revenue, average order value and average
+    # quantity; the parent logs all of them and passes the count and average quantity on.
+    declared = {o["id"] for o in flow("critical_service_subflow")["outputs"]}
+    assert declared == {"order_count", "total_revenue", "avg_order_value", "avg_quantity"}
+    parent = yaml.safe_dump(flow("parent_service"))
+    used = set(re.findall(r"outputs\.call_critical_service\.outputs\.(\w+)", parent))
+    assert used == declared
+    assert {o["id"] for o in flow("parent_service")["outputs"]} == {"order_count", "avg_quantity"}

@@ -13,44 +13,27 @@ from sqlglot import exp
 
 from tests.flows.sql_support import LOAD_FROM_GCS, QUERY, iter_tasks, load_flow, render, task
 
-# --- Where data lands: the walkthrough's table names -----------------------------------------
-# (namespace, flow, task id) -> (dataset KV key, table) as the walkthrough names the table.
+# --- Where data lands: the walkthrough's table names (adopted by the flows in issue 12) --------
+# (namespace, flow, task id) -> (dataset KV key, table).
 WALKTHROUGH_TABLES = {
-    ("gcp.yellowcab", "sequential_ingest", "load_file"): ("BQ_DATASET_YELLOWCAB", "raw_trips"),
-    ("gcp.yellowcab", "parallel_pipeline", "load_file"): ("BQ_DATASET_YELLOWCAB", "raw_trips"),
+    ("gcp.yellowcab", "sequential_ingest", "load_file"): ("BQ_DATASET_YELLOWCAB", "raw_data"),
+    ("gcp.yellowcab", "parallel_pipeline", "create_raw_trips"): ("BQ_DATASET_YELLOWCAB", "raw_trips"),
+    ("gcp.yellowcab", "parallel_pipeline", "append_file_rows"): ("BQ_DATASET_YELLOWCAB", "raw_trips"),
     ("gcp.yellowcab", "event_ingest", "load_object"): ("BQ_DATASET_YELLOWCAB", "pub_sub_raw"),
     ("gcp.yellowcab", "parallel_pipeline_transform", "enrich"): ("BQ_DATASET_YELLOWCAB", "trips_with_zone"),
     ("gcp.yellowcab", "parallel_pipeline_transform", "detect_suspicious"): ("BQ_DATASET_YELLOWCAB", "suspicious_trips"),
     ("gcp.yellowcab", "parallel_pipeline_transform", "detect_short"): ("BQ_DATASET_YELLOWCAB", "short_trips"),
     ("gcp.yellowcab", "parallel_pipeline_transform", "detect_long"): ("BQ_DATASET_YELLOWCAB", "long_trips"),
     ("gcp.yellowcab", "parallel_pipeline_transform", "detect_invalid_location"): ("BQ_DATASET_YELLOWCAB", "invalid_gps"),
-    ("gcp.yellowcab", "parallel_pipeline_transform", "aggregate_by_borough"): ("BQ_DATASET_YELLOWCAB", "trips_per_borough"),
+    ("gcp.yellowcab", "parallel_pipeline_transform", "count_per_borough"): ("BQ_DATASET_YELLOWCAB", "trips_per_borough"),
+    ("gcp.yellowcab", "parallel_pipeline_transform", "average_fare_per_borough"): ("BQ_DATASET_YELLOWCAB", "avg_fare_per_borough"),
     ("gcp.yellowcab", "parallel_pipeline_transform", "aggregate_by_hour"): ("BQ_DATASET_YELLOWCAB", "trips_by_hour"),
     ("gcp.yellowcab", "parallel_pipeline_transform", "curate"): ("BQ_DATASET_YELLOWCAB", "trips_cleaned"),
+    ("gcp.yellowcab", "retry_rollback", "create_target"): ("BQ_DATASET_YC_RETRY", "yellowcab_result"),
     ("gcp.yellowcab", "retry_rollback_insert", "strict_insert"): ("BQ_DATASET_YC_RETRY", "yellowcab_result"),
     ("gcp.yellowcab", "retry_rollback_insert", "soft_insert"): ("BQ_DATASET_YC_RETRY", "yellowcab_result"),
     ("gcp.ecommerce", "ingest_clean", "load_raw"): ("BQ_DATASET_RAW", "transactions_raw"),
 }
-# MERGE NOTE (issue 12): until the flows adopt the walkthrough's names, they still write to these
-# tables. Issue 12's merge empties this mapping; nothing else in this file changes.
-NOT_YET_RENAMED = {
-    "raw_trips": {"sequential_ingest": "raw_data", "parallel_pipeline": "trips_raw"},
-    "pub_sub_raw": "raw_data_events",
-    "trips_with_zone": "trips_enriched",
-    "suspicious_trips": "special_suspicious",
-    "short_trips": "special_short",
-    "long_trips": "special_long",
-    "invalid_gps": "special_invalid_location",
-    "trips_per_borough": "agg_by_borough",
-    "trips_by_hour": "agg_by_hour",
-    "trips_cleaned": "trips_curated",
-    "yellowcab_result": "trips",
-}
-
-
-def expected_table(flow_id: str, table: str) -> str:
-    pending = NOT_YET_RENAMED.get(table, table)
-    return pending.get(flow_id, table) if isinstance(pending, dict) else pending
 
 
 WRITE_RE = re.compile(
@@ -61,13 +44,15 @@ WRITE_RE = re.compile(
 
 
 def written_tables(step: dict) -> set[tuple[str, str]]:
-    """(dataset KV key, table) a LoadFromGcs or Query task writes to."""
-    if step["type"] == LOAD_FROM_GCS:
+    """(dataset KV key, table) a LoadFromGcs or Query task writes to: its destinationTable and,
+    for a query, the tables its SQL creates or inserts into."""
+    assert step["type"] in (LOAD_FROM_GCS, QUERY), step["type"]
+    written = set(WRITE_RE.findall(step.get("sql", "")))
+    if "destinationTable" in step:
         match = re.fullmatch(r"\{\{\s*kv\('(\w+)'\)\s*\}\}\.(\w+)", step["destinationTable"])
         assert match, step["destinationTable"]
-        return {match.groups()}
-    assert step["type"] == QUERY, step["type"]
-    return set(WRITE_RE.findall(step["sql"]))
+        written.add(match.groups())
+    return written
 
 
 @pytest.mark.parametrize("where", sorted(WALKTHROUGH_TABLES), ids=lambda w: f"{w[1]}.{w[2]}")
@@ -75,12 +60,12 @@ def test_each_load_and_query_writes_the_walkthrough_table(where):
     namespace, flow_id, task_id = where
     dataset_key, table = WALKTHROUGH_TABLES[where]
     step = task(load_flow(namespace, flow_id), task_id)
-    assert written_tables(step) == {(dataset_key, expected_table(flow_id, table))}
+    assert written_tables(step) == {(dataset_key, table)}
 
 
 def test_the_pipeline_transform_reads_the_table_the_pipeline_loads():
     # parallel_pipeline loads, then calls the transform subflow: it must read that very table.
-    loaded = written_tables(task(load_flow("gcp.yellowcab", "parallel_pipeline"), "load_file"))
+    loaded = written_tables(task(load_flow("gcp.yellowcab", "parallel_pipeline"), "append_file_rows"))
     (dataset_key, table), = loaded
     enrich = task(load_flow("gcp.yellowcab", "parallel_pipeline_transform"), "enrich")["sql"]
     assert f"FROM {{{{ kv('{dataset_key}') }}}}.{table} " in enrich
@@ -104,7 +89,10 @@ def retry_of(namespace: str, flow_id: str, task_id: str) -> dict | None:
 
 @pytest.mark.parametrize("where", [
     ("gcp.yellowcab", "event_ingest", "load_object"),
-    ("gcp.yellowcab", "parallel_pipeline", "load_file"),
+    ("gcp.yellowcab", "parallel_pipeline", "stage_file"),
+    ("gcp.yellowcab", "parallel_pipeline", "create_raw_trips"),
+    ("gcp.yellowcab", "parallel_pipeline", "forget_file_rows"),
+    ("gcp.yellowcab", "parallel_pipeline", "append_file_rows"),
     ("gcp.yellowcab", "retry_rollback", "load_staging"),
     ("gcp.ecommerce", "ingest_clean", "load_raw"),
     ("gcp.yellowcab", "retry_rollback_insert", "clear_previous"),
@@ -114,11 +102,11 @@ def retry_of(namespace: str, flow_id: str, task_id: str) -> dict | None:
 def test_a_transient_cloud_error_is_retried_with_growing_waits(where):
     # BigQuery's rate limits and parallel appends racing on table creation fail a job once and
     # succeed later; Kestra retries a task only when it has a `retry` (exponential: waits grow
-    # from `interval` up to `maxInterval`; `maxAttempt` bounds the attempts).
+    # from `interval` up to `maxInterval`; `maxAttempts` bounds the attempts).
     retry = retry_of(*where)
     assert retry is not None, f"{where}: no retry, one transient error fails the run"
     assert retry["type"] == "exponential"
-    assert retry["maxAttempt"] >= 3
+    assert retry["maxAttempts"] >= 3
     assert retry["interval"] in ("PT5S", "PT10S")
     assert "maxInterval" in retry
 
@@ -129,7 +117,7 @@ def test_a_rollback_tries_harder_than_the_load_it_undoes():
     rollback = retry_of("gcp.yellowcab", "retry_rollback", "rollback")
     load = retry_of("gcp.yellowcab", "retry_rollback", "load_staging")
     assert rollback["type"] == "exponential"
-    assert rollback["maxAttempt"] > load["maxAttempt"]
+    assert rollback["maxAttempts"] > load["maxAttempts"]
 
 
 def test_the_strict_insert_is_not_retried_because_a_bad_cast_fails_every_time():
@@ -196,6 +184,7 @@ def _where_of(sql: str) -> exp.Expression:
 @pytest.mark.parametrize("flow_id, task_id, expression", [
     ("retry_rollback", "rollback", "parent.taskrun.value"),
     ("retry_rollback_insert", "clear_previous", "inputs.source_file"),
+    ("parallel_pipeline", "forget_file_rows", "taskrun.value"),
 ])
 def test_a_rollback_deletes_exactly_its_own_file(flow_id, task_id, expression):
     # Rows carry the file's full URI in source_file; only an equality on it keeps a rollback of
@@ -214,3 +203,11 @@ def test_the_inserted_rows_carry_the_value_the_rollback_matches():
     call = task(load_flow("gcp.yellowcab", "retry_rollback"), "insert")
     assert call["inputs"]["source_file"] == "{{ parent.taskrun.value }}"
     assert "'{{ parent.taskrun.value }}'" in task(load_flow("gcp.yellowcab", "retry_rollback"), "rollback")["sql"]
+
+
+def test_a_reloaded_pipeline_file_replaces_its_rows_instead_of_doubling_them():
+    # parallel_pipeline tags appended rows with the file URI and first deletes rows carrying it.
+    flow = load_flow("gcp.yellowcab", "parallel_pipeline")
+    steps = [t["id"] for t in task(flow, "load_files")["tasks"]]
+    assert steps.index("forget_file_rows") < steps.index("append_file_rows")
+    assert "'{{ taskrun.value }}' AS source_file" in task(flow, "append_file_rows")["sql"]

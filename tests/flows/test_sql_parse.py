@@ -18,6 +18,10 @@ EXTRA_EXPRESSIONS = {
         "parent.taskrun.value": "gs://bucket/yc-retry/data/retry-ok-file.csv",
         "render(vars.staging_table)": "stg_retry_ok_file",
     },
+    "parallel_pipeline": {
+        "taskrun.value": "gs://bucket/yellow-cab/yellow_tripdata_2024-01.parquet",
+        "render(vars.staging_table)": "stg_yellow_tripdata_2024_01",
+    },
 }
 
 

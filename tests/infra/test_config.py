@@ -8,7 +8,7 @@ from pulumi.runtime import config as runtime_config
 
 from infra import config as config_module
 from infra.config import ConfigError, bucket_name_problem, load_config
-from kestra.config import basic_auth_password_problem
+from kestra.config import basic_auth_password_problem, basic_auth_username_problem
 from tests.support.pulumi_harness import REPO_ROOT, plain, run_stack
 
 GOOD = {"gcp:project": "acme-data-123"}
@@ -185,3 +185,64 @@ def test_twelve_character_postgres_password_is_used():
     postgres = run.one("docker:index/container:Container", "kestra-postgres")
     assert "POSTGRES_PASSWORD=Twelve-chars" in plain(postgres.inputs["envs"])
     assert [p.name for p in run.of_type("random:index/randomPassword:RandomPassword")] == ["kestra-kestra-password"]
+
+# -- the flows tree is read with the config ----------------------------------------------------
+
+
+def test_missing_flows_dir_stops_before_any_resource():
+    message = _config_error({"kestra-gcp:flowsDir": "no-such-folder"})
+    line = next(l for l in message.splitlines() if "kestra-gcp:flowsDir:" in l)
+    assert "no-such-folder: flows directory not found" in line
+
+
+def test_a_bad_flow_file_stops_before_any_resource(tmp_path):
+    (tmp_path / "dev.testing").mkdir()
+    (tmp_path / "dev.testing" / "hello.yaml").write_text("id: other\nnamespace: dev.testing\ntasks: []\n")
+    message = _config_error({"kestra-gcp:flowsDir": str(tmp_path)})
+    line = next(l for l in message.splitlines() if "kestra-gcp:flowsDir:" in l)
+    assert "dev.testing/hello.yaml: id 'other' must equal the file name 'hello'" in line
+
+
+def test_unparsable_flow_yaml_is_a_config_error_naming_the_file(tmp_path):
+    (tmp_path / "ns").mkdir()
+    (tmp_path / "ns" / "f.yaml").write_text("id: f\nnamespace: ns\ntasks: [\n")
+    message = _config_error({"kestra-gcp:flowsDir": str(tmp_path), "kestra-gcp:profile": "local"})
+    assert "ns/f.yaml: not valid YAML" in message
+
+
+def test_config_carries_the_checked_flows_tree():
+    catalogue = _load({}).flows.catalogue
+    assert catalogue is not None and ("dev.testing", "java_hello_world") in {(f.namespace, f.flow_id) for f in catalogue.flows}
+
+
+@pytest.mark.parametrize("username, ok", [
+    ("admin@kestra.io", True),
+    ("ops@my_host.io", False),        # BasicAuthService.EMAIL_PATTERN: no "_" after the @
+    ("o_p+s!#@host-1.example", True),  # but "_" and these are fine before it
+    ("admin", False),
+    ("a b@kestra.io", False),
+    ("admin@kestra.io\n", False),      # matches() must consume the whole value
+    ("it\u2019s@kestra.io", True),     # the class holds U+2019, not "'"
+    ("it's@kestra.io", False),
+    ("a" * 246 + "@kestra.io", True),  # 256 characters: EMAIL_PASSWORD_MAX_LEN
+    ("a" * 247 + "@kestra.io", False),
+])
+def test_kestra_username_rule(username, ok):
+    assert (basic_auth_username_problem(username) is None) is ok
+
+
+def test_username_error_says_it_is_kestras_rule():
+    message = _config_error({"kestra-gcp:kestraUsername": "ops@my_host.io"})
+    line = next(l for l in message.splitlines() if "kestra-gcp:kestraUsername:" in l)
+    assert "Kestra's basic-auth rule" in line and "no '_'" in line and "401" in line
+
+
+@pytest.mark.parametrize("password, ok", [
+    ("Abcdefg1" + "x" * 248, True),   # 256 characters
+    ("Abcdefg1" + "x" * 249, False),
+    ("Abcd\nefg1", False),            # Java's "." stops at a line terminator
+    ("\U0001F600" * 124 + "Abcdefg1", True),   # 256 UTF-16 code units
+    ("\U0001F600" * 125 + "Abcdefg1", False),  # 258: String.length() counts UTF-16 units
+])
+def test_kestra_password_length_and_lines(password, ok):
+    assert (basic_auth_password_problem(password) is None) is ok

@@ -53,11 +53,13 @@ def test_folders_and_data_files(gcp_run):
     assert set(BUCKET_FOLDERS) == {
         "test/", "yellow-cab/", "yellow-cab-archive/", "yc-retry/data/", "yc-retry/archive/", "yc-retry/errors/"
     }
-    for name in ("data.csv", "taxi_zone_lookup.csv", "yc-retry/data/retry-ok-file.csv", "yc-retry/data/retry-error-file.csv"):
+    sample_files = ("data.csv", "taxi_zone_lookup.csv", "yc-retry/data/retry-ok-file.csv",
+                    "yc-retry/data/retry-dirty-file.csv", "yc-retry/data/retry-error-file.csv")
+    for name in sample_files:
         assert name in objects, name
         assert objects[name].inputs["contentType"] == "text/csv"
         assert objects[name].inputs["bucket"] == f"{PROJECT}-kestra"
-    assert len(objects) == len(BUCKET_FOLDERS) + 4
+    assert len(objects) == len(BUCKET_FOLDERS) + len(sample_files)
 
 
 def test_datasets(gcp_run):
@@ -262,6 +264,7 @@ def test_data_objects_upload_the_repository_sample_files(gcp_run):
         "data.csv": "data/data.csv",
         "taxi_zone_lookup.csv": "data/taxi_zone_lookup.csv",
         "yc-retry/data/retry-ok-file.csv": "data/yc-retry/retry-ok-file.csv",
+        "yc-retry/data/retry-dirty-file.csv": "data/yc-retry/retry-dirty-file.csv",
         "yc-retry/data/retry-error-file.csv": "data/yc-retry/retry-error-file.csv",
     }.items():
         source = objects[name].inputs["source"]
@@ -278,7 +281,8 @@ def test_storage_resources_keep_their_names_so_up_never_replaces_the_bucket(gcp_
         "folder-test", "folder-yellow-cab", "folder-yellow-cab-archive",
         "folder-yc-retry-data", "folder-yc-retry-archive", "folder-yc-retry-errors",
         "data-data-csv", "data-taxi_zone_lookup-csv",
-        "data-yc-retry-data-retry-ok-file-csv", "data-yc-retry-data-retry-error-file-csv",
+        "data-yc-retry-data-retry-ok-file-csv", "data-yc-retry-data-retry-dirty-file-csv",
+        "data-yc-retry-data-retry-error-file-csv",
     }
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from kestra.client import (
     KestraApiError,
@@ -13,6 +16,7 @@ from kestra.client import (
     KestraNotFound,
     KestraUnavailable,
     KestraValidationError,
+    YAML_SPLIT,
     validation_problems,
 )
 from tests.kestra.conftest import flow_source
@@ -43,42 +47,44 @@ def test_create_existing_flow_is_422_already_exists(client):
     assert "Flow id already exists" in str(err.value)
 
 
-def test_put_flow_adopts_and_recreates(client, standin):
+def test_put_flow_adopts_with_a_read_and_writes_only_a_difference(client, standin):
     standin.put_flow_directly(flow_source(message="by hand"))
-    assert client.put_flow("dev.testing", "hello", flow_source())["revision"] == 2  # POST 422 → PUT
-    client.delete_flow("dev.testing", "hello")
+    assert client.put_flow("dev.testing", "hello", flow_source())["revision"] == 2  # POST 422 → GET → PUT
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [
+        ("POST", 422), ("GET", 200), ("PUT", 200)
+    ]
+    standin.reset_log()
+    assert client.put_flow("dev.testing", "hello", flow_source())["revision"] == 2  # same: no write
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("POST", 422), ("GET", 200)]
+
+
+def test_put_flow_recreates_a_vanished_flow_with_one_more_request(client, standin):
     assert client.put_flow("dev.testing", "hello", flow_source(), exists=True)["revision"] == 1  # PUT 404 → POST
-    assert [c.method for c in standin.calls(path_contains="/flows")][-2:] == ["PUT", "POST"]
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("PUT", 404), ("POST", 200)]
 
 
 def test_validate_reports_constraints_with_http_200(client, standin):
     assert validation_problems(client.validate_flow(flow_source())) == []
     bad = "id: x\nnamespace: dev.testing\ntasks:\n  - id: t\n    type: io.kestra.plugin.Nope\n"
     assert validation_problems(client.validate_flow(bad)) == ["tasks[0].type: Invalid type: io.kestra.plugin.Nope"]
-    assert all(c.status == 200 for c in standin.calls("POST", "/flows/validate"))
     with pytest.raises(KestraValidationError, match="Invalid type: io.kestra.plugin.Nope"):
         client.check_flow(bad, obj="flow dev.testing/x")
+    # Kestra 1.1's validate route takes YAML only: one request per validation, never a 415.
+    assert [c.status for c in standin.calls("POST", "/flows/validate")] == [200, 200, 200]
 
 
-def test_validate_sends_one_multipart_file_so_dashes_do_not_split(client):
-    source = flow_source().replace("stand-in test flow", "|\n  intro\n  ---\n  more")
-    assert validation_problems(client.validate_flow(source)) == []
-
-
-def test_validate_falls_back_to_a_yaml_body_where_multipart_is_refused(client, standin):
-    standin.validate_accepts_multipart = False
-    assert validation_problems(client.validate_flow(flow_source())) == []
-    bad = "id: x\nnamespace: dev.testing\ntasks:\n  - id: t\n    type: io.kestra.plugin.Nope\n"
-    assert validation_problems(client.validate_flow(bad)) == ["tasks[0].type: Invalid type: io.kestra.plugin.Nope"]
-    calls = standin.calls("POST", "/flows/validate")
-    assert [c.status for c in calls] == [415, 200, 415, 200]
-
-
-def test_validate_without_multipart_never_sends_a_body_kestra_would_split(client, standin):
-    standin.validate_accepts_multipart = False
-    two_documents = flow_source() + "\n---\n" + flow_source()
-    assert client.validate_flow(two_documents) == []
-    assert [c.status for c in standin.calls("POST", "/flows/validate")] == [415]
+def test_validate_splits_where_a_line_starts_with_dashes(client):
+    # FlowService.validate splits on "\n+---": a "---" at the start of a line cuts the flow in two,
+    # an indented one (inside a block scalar) does not.
+    indented = flow_source().replace("stand-in test flow", "|\n  intro\n  ---\n  more")
+    assert not YAML_SPLIT.search(indented)
+    assert len(client.validate_flow(indented)) == 1
+    at_line_start = flow_source() + "---\n" + flow_source(flow_id="second")
+    assert YAML_SPLIT.search(at_line_start)
+    results = client.validate_flow(at_line_start)
+    assert [(r["index"], r["flow"]) for r in results] == [(0, "hello"), (1, "second")]
+    glued = flow_source() + "---# not a separator in YAML, but Kestra splits here\n"
+    assert len(client.validate_flow(glued)) == 2
 
 
 def test_validation_problems_reads_both_result_shapes():
@@ -89,12 +95,51 @@ def test_validation_problems_reads_both_result_shapes():
 
 def test_namespace_files_round_trip_bytes(client, standin):
     client.upload_namespace_file("dev.testing", "/scripts/a.py", "print('é')\n")
+    # The GET route produces application/octet-stream only: the client asks for exactly that.
     assert client.get_namespace_file("dev.testing", "/scripts/a.py") == "print('é')\n".encode()
     call = standin.calls("POST", "/files")[0]
     assert call.path == "/api/v1/main/namespaces/dev.testing/files" and "path=%2Fscripts%2Fa.py" in call.query
     client.delete_namespace_file("dev.testing", "/scripts/a.py")
     with pytest.raises(KestraNotFound):
         client.get_namespace_file("dev.testing", "/scripts/a.py")
+
+
+def _hand_uploaded_sibling(client, standin):
+    client.upload_namespace_file("dev.testing", "/scripts/ours.py", "ours\n")
+    client.upload_namespace_file("dev.testing", "/scripts/theirs.py", "theirs\n")  # "by hand"
+    standin.reset_log()
+
+
+def test_namespace_file_delete_retried_after_a_reset_spares_the_sibling(client, standin):
+    _hand_uploaded_sibling(client, standin)
+    # The DELETE is applied, then the connection is reset: the client must not re-send it
+    # blindly, because Kestra would cascade-delete the folder holding only theirs.py.
+    standin.inject("reset", when="after", method="DELETE", path_contains="/files")
+    client.delete_namespace_file("dev.testing", "/scripts/ours.py")
+    assert ("main", "dev.testing", "/scripts/ours.py") not in standin.files
+    assert standin.files[("main", "dev.testing", "/scripts/theirs.py")] == b"theirs\n"
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/files")] == [
+        ("GET", 200), ("DELETE", None), ("GET", 404)
+    ]
+
+
+def test_second_namespace_file_delete_sends_no_delete(client, standin):
+    _hand_uploaded_sibling(client, standin)
+    client.delete_namespace_file("dev.testing", "/scripts/ours.py")
+    client.delete_namespace_file("dev.testing", "/scripts/ours.py")  # a second destroy
+    assert standin.files[("main", "dev.testing", "/scripts/theirs.py")] == b"theirs\n"
+    assert [c.method for c in standin.calls("DELETE", "/files")] == ["DELETE"]
+
+
+def test_namespace_file_delete_re_sends_when_the_first_delete_did_not_land(client, standin):
+    _hand_uploaded_sibling(client, standin)
+    standin.inject("reset", method="DELETE", path_contains="/files")  # before it is applied
+    client.delete_namespace_file("dev.testing", "/scripts/ours.py")
+    assert ("main", "dev.testing", "/scripts/ours.py") not in standin.files
+    assert ("main", "dev.testing", "/scripts/theirs.py") in standin.files
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/files")] == [
+        ("GET", 200), ("DELETE", None), ("GET", 200), ("DELETE", 200)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +163,7 @@ def test_kestra_echo_of_a_value_is_scrubbed(client):
     # KVController quotes an unparsable body back ("Invalid JSON value for: ...").
     with pytest.raises(KestraApiError) as err:
         client._request(
-            "PUT", "namespaces/ns/kv/K", "kv ns/K", data=b"s3cr3t-token{", content_type="application/json",
+            "PUT", "namespaces/ns/kv/K", "kv ns/K", data=b"s3cr3t-token{", content_type="text/plain",
             secrets=["s3cr3t-token{"],
         )
     assert err.value.status == 422 and "Invalid JSON value" in str(err.value)
@@ -133,9 +178,22 @@ def test_dashboards_need_an_id_and_adopt(client, standin):
     assert client.put_dashboard("d1", "id: d1\ntitle: Two\ncharts: []\n")["title"] == "Two"  # adopted
     with pytest.raises(KestraValidationError, match="title: must not be null"):
         client.check_dashboard("id: d1\ncharts: []\n", obj="dashboard d1")
+
+
+def test_deleting_a_missing_dashboard_is_kestras_409_read_as_gone(client, standin):
+    client.put_dashboard("d1", "id: d1\ntitle: One\ncharts: []\n")
     client.delete_dashboard("d1")
-    with pytest.raises(KestraNotFound):
+    with pytest.raises(KestraNotFound) as err:
         client.delete_dashboard("d1")
+    assert err.value.status == 409 and "Dashboard d1 doesn't exists" in str(err.value)
+
+
+def test_any_other_409_on_a_dashboard_delete_is_an_error(client, standin):
+    client.put_dashboard("d1", "id: d1\ntitle: One\ncharts: []\n")
+    standin.inject("status", status=409, method="DELETE")
+    with pytest.raises(KestraApiError) as err:
+        client.delete_dashboard("d1")
+    assert err.value.status == 409 and not isinstance(err.value, KestraNotFound)
 
 
 def test_wrong_password_is_a_clear_auth_error_without_the_password(standin):
@@ -165,38 +223,124 @@ def test_reset_after_write_is_retried_and_adopted(client, standin):
     standin.inject("reset", when="after", method="POST", path_contains="/flows")
     doc = client.put_flow("dev.testing", "hello", flow_source())
     assert doc["revision"] == 1 and len(standin.flows) == 1
+    # The retried POST finds the flow, a read shows it is ours: no second write.
     assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [
-        ("POST", None), ("POST", 422), ("PUT", 200)
+        ("POST", None), ("POST", 422), ("GET", 200)
     ]
 
 
-def test_slow_reply_times_out_and_is_retried(client, standin):
+class FakeClock:
+    """A clock for the client's deadline logic: sleeping advances it, nothing else does."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def fake_client(url, standin, clock, **kw) -> KestraClient:
+    return KestraClient(url, standin.username, standin.password, clock=clock.monotonic, sleep=clock.sleep, **kw)
+
+
+def test_slow_reply_times_out_and_is_retried(standin):
+    clock = FakeClock()
     standin.inject("slow", seconds=2.5, method="GET")
-    client.upload_namespace_file("ns", "/a.txt", "x")
-    started = time.monotonic()
-    assert client.get_namespace_file("ns", "/a.txt") == b"x"
-    assert 2 <= time.monotonic() - started < 3  # one read timeout (2 s), then a quick answer
-    assert len(standin.calls("GET", "/files")) == 2
+    with fake_client(standin.url, standin, clock, deadline=3, timeout=(1, 1), backoff_factor=0.01) as c:
+        c.upload_namespace_file("ns", "/a.txt", "x")
+        started = time.monotonic()
+        assert c.get_namespace_file("ns", "/a.txt") == b"x"
+    assert time.monotonic() - started >= 0.9  # the read timeout fired, it cannot fire early
+    assert len(standin.calls("GET", "/files")) == 2  # then one retry answered
+    assert sum(clock.sleeps) < 3
 
 
 def test_deadline_gives_a_clear_error(standin):
+    clock = FakeClock()
     standin.inject("status", count=10_000, status=503)
-    with KestraClient(standin.url, standin.username, standin.password, deadline=0.6, backoff_factor=0.01) as c:
-        started = time.monotonic()
+    with fake_client(standin.url, standin, clock, deadline=0.6, backoff_factor=0.01) as c:
         with pytest.raises(KestraUnavailable) as err:
             c.get_kv("ns", "K")
-    assert time.monotonic() - started < 1.5
-    assert err.value.status == 503 and "after 0.6 s of retrying" in str(err.value)
-    assert "kv ns/K" in str(err.value)
+    assert sum(clock.sleeps) <= 0.6 and max(clock.sleeps) <= 0.05  # backoff capped, never past the deadline
+    # Each attempt but the last is followed by a pause (urllib3's first retry has a zero one).
+    assert len(clock.sleeps) + 1 <= len(standin.calls("GET")) <= len(clock.sleeps) + 2
+    assert err.value.status in (503, None) and "0.6 s" in str(err.value) and "kv ns/K" in str(err.value)
 
 
 def test_connection_refused_until_deadline(standin):
+    clock = FakeClock()
     standin.stop()  # nothing listens on the port any more
-    with KestraClient(standin.url, standin.username, standin.password, deadline=0.5, backoff_factor=0.01) as c:
+    with fake_client(standin.url, standin, clock, deadline=0.5, backoff_factor=0.01) as c:
         with pytest.raises(KestraUnavailable) as err:
             c.get_flow("dev.testing", "hello")
-    assert err.value.status is None and "no answer within 0.5 s" in str(err.value)
+    assert err.value.status is None and "0.5 s" in str(err.value)
+    assert sum(clock.sleeps) <= 0.5 and len(clock.sleeps) >= 5
     assert standin.password not in str(err.value)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A bare HTTP server for answers the stand-in does not give (redirects, Retry-After)."""
+
+    answer: tuple = (503, {})
+    seen: list
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.seen.append(dict(self.headers))
+        status, headers = self.answer
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def bare_server():
+    servers = []
+
+    def make(status: int, headers: dict):
+        handler = type("H", (_Recorder,), {"answer": (status, headers), "seen": []})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", handler.seen
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_pause_longer_than_the_deadline_gives_up_at_once(standin, bare_server):
+    url, seen = bare_server(503, {"Retry-After": "30"})
+    clock = FakeClock()
+    with fake_client(url, standin, clock, deadline=5) as c:
+        with pytest.raises(KestraUnavailable) as err:
+            c.get_flow("dev.testing", "hello")
+    assert clock.sleeps == [] and len(seen) == 1  # no sleep at all, no second attempt
+    assert "due in 30 s" in str(err.value) and "5 s deadline" in str(err.value)
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(standin, bare_server):
+    other, other_seen = bare_server(200, {})
+    url, seen = bare_server(307, {"Location": f"{other}/api/v1/main/flows/dev.testing/hello"})
+    with KestraClient(url, "admin@kestra.io", "S3cretPass", deadline=1) as c:
+        with pytest.raises(KestraApiError) as err:
+            c.get_flow("dev.testing", "hello")
+    assert err.value.status == 307 and other in str(err.value) and "not followed" in str(err.value)
+    assert seen[0]["Authorization"].startswith("Basic ") and other_seen == []
+    # What requests itself does when it follows (Session.rebuild_auth / should_strip_auth): the
+    # Authorization header is dropped when the host or port changes.
+    assert requests.get(f"{url}/x", auth=("admin@kestra.io", "S3cretPass"), timeout=5).status_code == 200
+    assert len(other_seen) == 1 and "Authorization" not in other_seen[0]
 
 
 def test_kestra_still_starting_is_waited_for():
@@ -243,3 +387,48 @@ def test_error_str_names_object_status_and_path(client):
 def test_client_rejects_a_url_without_scheme():
     with pytest.raises(ValueError, match="http://"):
         KestraClient("localhost:8080", "u", "p")
+
+
+def test_pooled_clients_share_one_connection_per_thread(standin):
+    def client():
+        return KestraClient(standin.url, standin.username, standin.password, deadline=2, reuse_connections=True)
+
+    with client() as a:
+        a.create_flow(flow_source())
+        first = a._session
+    with client() as b:
+        b.get_flow("dev.testing", "hello")
+        assert b._session is first  # handed back by a.close(), not closed
+    other: list = []
+    worker = threading.Thread(target=lambda: other.append(client()._http()[0]))
+    worker.start()
+    worker.join()
+    assert other[0] is not first  # a session is never shared between threads
+    with KestraClient(standin.url, standin.username, "An0therPassword", deadline=2, reuse_connections=True) as c:
+        assert c._http()[0] is not first  # nor between logins
+
+
+def test_a_pooled_connection_survives_a_kestra_restart(standin):
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3, reuse_connections=True) as c:
+        c.create_flow(flow_source())
+    standin.stop()
+    standin.start()  # same port, same state: the kept-alive connection is dead
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3, reuse_connections=True) as c:
+        assert c.get_flow("dev.testing", "hello")["revision"] == 1
+
+
+def test_a_request_never_repeated_gets_its_own_connection(standin):
+    standin.put_flow_directly(flow_source())
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3, reuse_connections=True) as c:
+        c.get_flow("dev.testing", "hello")
+        pooled = c._session
+        c.trigger_execution("dev.testing", "hello")
+        assert c._session is pooled and len(standin.executions) == 1
+
+
+def test_namespace_file_delete_is_not_repeated_on_a_503_with_retry_after(standin):
+    # urllib3 retries a 503 carrying Retry-After even outside the status list; the DELETE must
+    # still go out once per read that shows the file, never twice in a row.
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3) as c:
+        retry = c._retry(False, retry_statuses=())
+    assert retry.is_retry("DELETE", 503, has_retry_after=True) is False

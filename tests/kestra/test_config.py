@@ -10,6 +10,7 @@ import yaml
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,
+    basic_auth_password_problem,
     render_kestra_configuration,
     secret_env,
 )
@@ -94,7 +95,7 @@ def test_ai_block_with_a_gemini_key():
         "Ab1 &anchor *alias !tag",
         "Ab1%|>@`",
         " Ab1 leading and trailing spaces ",
-        "Ab1\nsecond line",
+        "Ab1\ttab\tseparated",  # a line break is refused: Kestra's PASSWORD_PATTERN "." stops at it
         "Ab1ünïcødé",
     ],
 )
@@ -192,3 +193,8 @@ def test_secret_env_rejects_bad_input_without_echoing_it(plaintext, encoded, fra
     assert fragment in message
     for value in ("ghp_secretvalue", "raw json", "Z2hw"):
         assert value not in message
+
+
+def test_a_multi_line_password_is_refused_like_kestra_does():
+    # BasicAuthService.PASSWORD_PATTERN with Matcher.matches(): Java's "." does not match "\n".
+    assert "single line" in basic_auth_password_problem("Abcdefg1\nsecond line")

@@ -74,7 +74,10 @@ def test_delete_applied_then_reset_is_done(standin, conn, kind):
     standin.inject("reset", when="after", method="DELETE")
     case.provider.delete(created.id, {**created.outs, **PROVIDER})
     assert case.stored(standin) == []
-    assert standin.calls("DELETE")[0].status is None and len(standin.calls("DELETE")) == 2
+    deletes = standin.calls("DELETE")
+    assert deletes[0].status is None
+    # A namespace-file DELETE is never re-sent blindly (Kestra's cascade): a read shows it is gone.
+    assert len(deletes) == (1 if kind == "file" else 2)
 
 
 def test_update_applied_then_reset_converges(standin, conn):

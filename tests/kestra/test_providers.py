@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from pulumi.output import Unknown
 
-from kestra.client import KestraApiError, KestraAuthError, KestraUnavailable, KestraValidationError
+from kestra.client import KestraApiError, KestraAuthError, KestraUnavailable
 from kestra.resources import DashboardProvider, FlowProvider, KvEntryProvider, NamespaceFileProvider
 from tests.kestra.conftest import DASHBOARD, flow_source
 
@@ -41,13 +41,12 @@ def flow(conn) -> dict:
             "origin": "flows/dev.testing/hello.yaml"}
 
 
-def test_flow_create_validates_then_writes(standin, flow):
+def test_flow_create_is_one_request(standin, flow):
     fid, outs = state(FlowProvider(), flow)
     assert fid == "dev.testing/hello"
     assert outs["revision"] == 1 and outs["source"] == flow_source() and outs["password"] == flow["password"]
-    assert [(c.method, c.path) for c in standin.requests] == [
-        ("POST", "/api/v1/main/flows/validate"), ("POST", "/api/v1/main/flows")
-    ]
+    # Kestra validates on POST (422 with the constraints): no separate validate call.
+    assert [(c.method, c.path) for c in standin.requests] == [("POST", "/api/v1/main/flows")]
     assert standin.flow_source("dev.testing", "hello") == flow_source()
 
 
@@ -116,6 +115,14 @@ def test_flow_create_adopts_an_existing_flow(standin, flow):
     fid, outs = state(FlowProvider(), flow)
     assert outs["revision"] == 2 and len(standin.flows) == 1
     assert standin.flow_source("dev.testing", "hello") == flow_source()
+    assert [c.method for c in standin.requests] == ["POST", "GET", "PUT"]  # refused create, read, one write
+
+
+def test_flow_create_adopts_an_identical_flow_without_writing(standin, flow):
+    standin.put_flow_directly(flow_source())
+    fid, outs = state(FlowProvider(), flow)
+    assert outs["revision"] == 1
+    assert [(c.method, c.status) for c in standin.requests] == [("POST", 422), ("GET", 200)]
 
 
 def test_flow_update_recreates_a_vanished_flow(standin, flow):
@@ -191,11 +198,13 @@ def test_flow_check_and_diff_tolerate_unknowns(standin, flow):
 def test_flow_invalid_for_kestra_fails_with_its_constraint(standin, flow):
     p = FlowProvider()
     source = flow_source().replace("io.kestra.plugin.core.log.Log", "io.kestra.plugin.core.log.Nope")
-    with pytest.raises(KestraValidationError) as err:
+    with pytest.raises(KestraApiError) as err:
         p.create(checked(p, {**flow, "source": source}))
     assert str(err.value).startswith("flow dev.testing/hello (flows/dev.testing/hello.yaml): ")
     assert "tasks[0].type: Invalid type: io.kestra.plugin.core.log.Nope" in str(err.value)
-    assert [c.path for c in standin.requests] == ["/api/v1/main/flows/validate"]  # nothing written
+    assert err.value.status == 422
+    assert [(c.path, c.status) for c in standin.requests] == [("/api/v1/main/flows", 422)]  # one request
+    assert standin.flows == {}
 
 
 def test_kestra_422_on_write_carries_kestras_message(standin, kv):
@@ -217,7 +226,7 @@ def test_wrong_password_is_clear_and_does_not_leak(standin, flow):
 
 def test_provider_gives_a_clear_error_after_the_deadline(standin, flow):
     standin.inject("status", count=10_000, status=503)
-    with pytest.raises(KestraUnavailable, match=r"still answered 503 after 0\.5 s"):
+    with pytest.raises(KestraUnavailable, match=r"still answered 503 within the 0\.5 s deadline"):
         FlowProvider().create(checked(FlowProvider(), {**flow, "deadline": 0.5}))
     assert standin.flows == {}
 
@@ -345,7 +354,7 @@ def test_dashboard_lifecycle(standin, dashboard):
     assert inputs["dashboard_id"] == "ops_overview"
     fid, outs = state(p, dashboard)
     assert fid == "ops_overview" and outs["dashboard_id"] == "ops_overview"
-    assert [c.path for c in standin.requests] == ["/api/v1/main/dashboards/validate", "/api/v1/main/dashboards"]
+    assert [c.path for c in standin.requests] == ["/api/v1/main/dashboards"]
 
     standin.reset_log()
     same = checked(p, {**dashboard, "source": "# c\n" + DASHBOARD.format(id="ops_overview", title="Ops")})
@@ -361,8 +370,10 @@ def test_dashboard_lifecycle(standin, dashboard):
 
     renamed = checked(p, {**dashboard, "source": DASHBOARD.format(id="ops", title="Ops")})
     assert p.diff(fid, outs, renamed).replaces == ["dashboard_id"]
+    standin.reset_log()
     p.delete(fid, outs)
-    p.delete(fid, outs)
+    p.delete(fid, outs)  # Kestra answers 409 "Dashboard ops_overview doesn't exists": already gone
+    assert [(c.method, c.status) for c in standin.requests] == [("DELETE", 204), ("DELETE", 409)]
     assert p.read(fid, outs).id == ""
 
 
@@ -379,6 +390,6 @@ def test_dashboard_check_requires_id(dashboard):
 
 
 def test_dashboard_invalid_for_kestra(standin, dashboard):
-    with pytest.raises(KestraValidationError, match="title: must not be null"):
+    with pytest.raises(KestraApiError, match="title: must not be null"):
         DashboardProvider().create(checked(DashboardProvider(), {**dashboard, "source": "id: x\ncharts: []\n"}))
     assert standin.dashboards == {}

@@ -6,12 +6,23 @@ JSON shapes of Kestra's webserver controllers (FlowController, NamespaceFileCont
 KVController, DashboardController, ExecutionController) and of its ErrorController (Micronaut
 ``JsonError``: ``{"message", "_links", "_embedded": {"errors": [{"message", "path"}]}}``).
 
+It is a model of Kestra 1.1 (fork erickirt/kestra at ee63c33ef3, where the 1.1 branch was cut):
+every behaviour a client can trip on carries a comment naming the controller/repository method it
+imitates, and tests/kestra/test_standin.py pins each one. Routing is Micronaut's, generically:
+each `Route` declares what it consumes and produces, and the dispatcher answers 415 / 406 from
+that for every route (KV PUT is text/plain only, namespace-file GET produces octet-stream only,
+``/flows/validate`` is YAML only).
+
 What it models: basic auth (401 + ``WWW-Authenticate: Basic``, empty body, like
-AuthenticationFilter); flows with revisions that grow only when the stored source changes; flow
-validation (``id``/``namespace``/``tasks`` required, task and trigger types from a small known
-set) answering 422 on create/update and 200-with-constraints on ``/flows/validate``; namespace
-files; KV entries typed like KVController; dashboards whose YAML must carry ``id``; executions that
-go CREATED → RUNNING → SUCCESS (or FAILED) one step per poll.
+AuthenticationFilter); flows with revisions that grow only when the stored source changes, and
+their revision list; flow validation (``id``/``namespace``/``tasks`` required, task and trigger
+types from a small known set) answering 422 on create/update and 200-with-constraints on
+``/flows/validate``, split on lines starting with ``---`` like FlowService.validate; the 422 texts
+for existing ids; namespace files with folders, a delete that answers 200 either way and cascades
+like deleteFileDirectory; KV entries typed like KVController, whose delete answers a boolean;
+dashboards whose YAML must carry ``id`` and whose delete of a missing one is a 409; executions,
+their task runs, outputs and leveled logs (`tests/support/standin_executions.py`), which go
+CREATED → RUNNING → end state one step per poll and can be scripted per flow.
 
 What it does not model: Kestra's real plugin schemas, templating, scheduling, storage revisions,
 multi-tenancy rules of the Enterprise edition (tenants are just separate stores here).
@@ -36,7 +47,6 @@ import socket
 import struct
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,7 +94,59 @@ KV_KEY_MESSAGE = (
     "Illegal argument: Key must start with an alphanumeric character (uppercase or lowercase) and can "
     "contain alphanumeric characters (uppercase or lowercase), dots (.), underscores (_), and hyphens (-) only."
 )
-TERMINAL = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
+
+# Micronaut media types, as the controllers name them (io.micronaut.http.MediaType).
+JSON = "application/json"  # the default of every route that declares nothing
+YAML = "application/x-yaml"  # MediaType.APPLICATION_YAML ("application/yaml" is not it: 415)
+TEXT = "text/plain"
+OCTET = "application/octet-stream"
+MULTIPART = "multipart/form-data"
+
+# FlowService.validate splits the body with the Java regex "\\n+---\\n*?" (the lazy tail matches
+# nothing): before every line that starts with "---", wherever it is.
+VALIDATE_SPLIT = re.compile(r"\n+---")
+
+
+def _bare(media: str) -> str:
+    return media.split(";", 1)[0].strip().lower()
+
+
+def _media_in(ctype: str, allowed: tuple) -> bool:
+    """Whether a Content-Type is among a route's ``consumes`` (``*/*`` takes anything)."""
+    return "*/*" in allowed or _bare(ctype) in allowed
+
+
+def _accepts(accept: str, produces: tuple) -> bool:
+    """Whether an Accept header lets through one of a route's ``produces``.
+
+    No Accept, ``*/*`` and ``type/*`` match; otherwise one listed type must equal one produced.
+    """
+    wanted = [_bare(a) for a in accept.split(",") if a.strip()]
+    if not wanted:
+        return True
+    for want in wanted:
+        for have in produces:
+            if want == "*/*" or want == have or (want.endswith("/*") and have.startswith(want[:-1])):
+                return True
+    return False
+
+
+@dataclass
+class Route:
+    """One controller method: verb, path under ``/api/v1/{tenant}/`` (``*`` = a path variable),
+    handler, and the media types its annotation declares (Micronaut default: JSON both ways)."""
+
+    method: str
+    pattern: str
+    handler: Callable
+    consumes: tuple = (JSON,)
+    produces: tuple = (JSON,)
+
+    def match(self, parts: list[str]) -> Optional[list[str]]:
+        pat = self.pattern.split("/")
+        if len(pat) != len(parts) or not all(p == "*" or p == q for p, q in zip(pat, parts)):
+            return None
+        return [q for p, q in zip(pat, parts) if p == "*"]
 
 
 @dataclass
@@ -124,19 +186,7 @@ class _Flow:
     source: str
     parsed: dict
     revision: int
-
-
-@dataclass
-class _Execution:
-    id: str
-    namespace: str
-    flow_id: str
-    revision: int
-    states: list  # the states it will go through, first is current
-    failing_task: Optional[str]
-    error: Optional[str] = None
-    polls: int = 0
-    history: list = field(default_factory=list)
+    history: list = field(default_factory=list)  # earlier (revision, source), oldest first
 
 
 class _Problem(Exception):
@@ -158,6 +208,7 @@ def _violations(path_msgs: list[tuple[str, str]]) -> _Problem:
 
 
 def _kv_type(value: Any) -> str:
+    """KVType.from for what JSON can hold (Ion timestamps, dates and durations are not modelled)."""
     if isinstance(value, bool):
         return "BOOLEAN"
     if isinstance(value, (int, float)):
@@ -178,19 +229,26 @@ class KestraStandin:
         self.username = username
         self.password = password
         self.known_types = set(KNOWN_TYPES)
-        # Newer Kestra builds also take multipart files on /flows/validate; False mimics one
-        # that accepts YAML bodies only (multipart answers 415).
-        self.validate_accepts_multipart = True
         self.flows: dict[tuple, _Flow] = {}
         self.files: dict[tuple, bytes] = {}
+        self.folders: set[tuple] = set()  # (tenant, ns, "/dir/"): LocalStorage keeps empty folders
         self.kv: dict[tuple, Any] = {}
         self.dashboards: dict[tuple, dict] = {}
-        self.executions: dict[str, _Execution] = {}
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
-        # How executions of (namespace, flow_id) end: {"state": "FAILED" | "SUCCESS" | "RUNNING"
-        # (never ends), "task": failing task id, "error": its ERROR log line}. Default: SUCCESS.
-        self.execution_outcomes: dict[tuple, dict] = {}
+        # Executions, their task runs, outputs and logs: tests/support/standin_executions.py.
+        # Imported here, not at the top, so that module can stay free of this one's names.
+        from tests.support.standin_executions import ExecutionModel
+
+        self.execution_model = ExecutionModel(
+            problem=_Problem, multipart=_multipart, base_url=lambda: self.url,
+            flow=lambda tenant, ns, fid: self.flows.get((tenant, ns, fid)),
+        )
+        self.executions = self.execution_model.executions
+        # Shorthand for how executions of (namespace, flow_id) end: {"state": "FAILED" | "SUCCESS" |
+        # "WARNING" | "KILLED" | "RUNNING" (never ends), "task": the task that ends so, "error": its
+        # log line}. Default: SUCCESS. `execution_model.script(...)` programs more (outputs, logs).
+        self.execution_outcomes = self.execution_model.outcomes
         self.lock = threading.RLock()
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -294,7 +352,8 @@ class KestraStandin:
         key = (tenant, parsed["namespace"], parsed["id"])
         with self.lock:
             old = self.flows.get(key)
-            self.flows[key] = _Flow(source, parsed, (old.revision + 1) if old else 1)
+            history = [*old.history, (old.revision, old.source)] if old else []
+            self.flows[key] = _Flow(source, parsed, (old.revision + 1) if old else 1, history)
 
     # -- request handling -----------------------------------------------------------------------
 
@@ -317,47 +376,124 @@ class KestraStandin:
             return False
         return user == self.username and pwd == self.password
 
-    def route(self, method: str, path: str, query: dict, ctype: str, body: bytes) -> tuple[int, str, bytes]:
-        """Answers one authenticated API request: (status, content type, body)."""
+    def route(
+        self, method: str, path: str, query: dict, ctype: str, body: bytes, accept: str = ""
+    ) -> tuple[int, str, bytes]:
+        """Answers one authenticated API request: (status, content type, body).
+
+        Routing imitates Micronaut's: the path and method pick the candidate routes (none: 404;
+        the path exists for other methods only: 405; the template with the fewest variables
+        wins), then a request Content-Type that no
+        candidate consumes gets 415, then an Accept that no remaining candidate produces gets
+        406 (``*/*`` and ``type/*`` match; no Accept matches anything). Each `Route` declares
+        its media types as the 1.1 controller annotation does.
+        """
         m = re.match(r"^/api/v1/([^/]+)/(.*)$", path)
         if not m:
             raise _Problem(404, "Not Found", [{"message": "Page Not Found"}])
         tenant, rest = m.group(1), m.group(2)
         parts = [unquote(p) for p in rest.split("/")]
-        handlers: list[tuple[str, str, Callable]] = [
-            ("POST", "flows/validate", self._validate_flows),
-            ("POST", "flows", self._create_flow),
-            ("GET", "flows/*/*", self._get_flow),
-            ("PUT", "flows/*/*", self._update_flow),
-            ("DELETE", "flows/*/*", self._delete_flow),
-            ("POST", "flows/*", self._bulk_namespace),
-            ("POST", "namespaces/*/files", self._upload_file),
-            ("GET", "namespaces/*/files", self._get_file),
-            ("DELETE", "namespaces/*/files", self._delete_file),
-            ("PUT", "namespaces/*/kv/*", self._put_kv),
-            ("GET", "namespaces/*/kv/*", self._get_kv),
-            ("DELETE", "namespaces/*/kv/*", self._delete_kv),
-            ("POST", "dashboards/validate", self._validate_dashboard),
-            ("POST", "dashboards", self._create_dashboard),
-            ("GET", "dashboards/*", self._get_dashboard),
-            ("PUT", "dashboards/*", self._update_dashboard),
-            ("DELETE", "dashboards/*", self._delete_dashboard),
-            ("POST", "executions/*/*", self._trigger),
-            ("GET", "executions/*", self._get_execution),
-            ("GET", "logs/*", self._execution_logs),
+        on_path = [(r, args) for r in self.routes for args in [r.match(parts)] if args is not None]
+        if not on_path:
+            raise _Problem(404, "Not Found", [{"message": "Page Not Found"}])
+        candidates = [(r, args) for r, args in on_path if r.method == method]
+        if not candidates:
+            allowed = sorted({r.method for r, _ in on_path})
+            raise _Problem(405, "Method Not Allowed", [
+                {"message": f"Method [{method}] not allowed for URI [{path}]. Allowed methods: {allowed}"}])
+        # The most specific URI template wins ("flows/validate" over "flows/{namespace}").
+        fewest = min(r.pattern.count("*") for r, _ in candidates)
+        candidates = [(r, a) for r, a in candidates if r.pattern.count("*") == fewest]
+        if ctype:
+            consuming = [(r, a) for r, a in candidates if _media_in(ctype, r.consumes)]
+            if not consuming:
+                allowed = sorted({t for r, _ in candidates for t in r.consumes})
+                raise _Problem(415, "Unsupported Media Type", [
+                    {"message": f"Content Type [{_bare(ctype)}] not allowed. Allowed types: {allowed}"}])
+            candidates = consuming
+        producing = [(r, a) for r, a in candidates if _accepts(accept, r.produces)]
+        if not producing:
+            supported = sorted({t for r, _ in candidates for t in r.produces})
+            raise _Problem(406, "Not Acceptable", [
+                {"message": f"Specified Accept Types [{accept}] not supported. Supported types: {supported}"}])
+        route, args = producing[0]
+        with self.lock:
+            return route.handler(tenant, *args, query=query, ctype=ctype, body=body)
+
+    @property
+    def routes(self) -> list["Route"]:
+        """The Kestra 1.1 routes the stand-in serves, with their media types (first match wins)."""
+        J, Y, ALL = (JSON,), (YAML,), ("*/*",)
+        return [
+            # FlowController.validateFlows: @Post(uri = "validate", consumes = APPLICATION_YAML) — no multipart before 1.3.
+            Route("POST", "flows/validate", self._validate_flows, consumes=Y),
+            # FlowController.createFlow: @Post(consumes = APPLICATION_YAML).
+            Route("POST", "flows", self._create_flow, consumes=Y),
+            # FlowController.createFlowFromJson: @Post(consumes = ALL), deprecated JSON variant.
+            Route("POST", "flows", self._json_flow_variant, consumes=ALL),
+            # FlowController.listFlowRevisions: @Get(uri = "{namespace}/{id}/revisions").
+            Route("GET", "flows/*/*/revisions", self._flow_revisions),
+            # FlowController.getFlow: @Get(uri = "{namespace}/{id}").
+            Route("GET", "flows/*/*", self._get_flow),
+            # FlowController.updateFlow: @Put(uri = "{namespace}/{id}", consumes = APPLICATION_YAML);
+            # updateFlowFromJson is the same path consuming APPLICATION_JSON.
+            Route("PUT", "flows/*/*", self._update_flow, consumes=Y),
+            Route("PUT", "flows/*/*", self._json_flow_variant, consumes=J),
+            # FlowController.deleteFlow: @Delete(uri = "{namespace}/{id}").
+            Route("DELETE", "flows/*/*", self._delete_flow),
+            # FlowController.updateFlowsInNamespace: @Post(uri = "{namespace}", consumes = APPLICATION_YAML);
+            # updateFlowsInNamespaceFromJson takes the default (JSON).
+            Route("POST", "flows/*", self._bulk_namespace, consumes=Y),
+            Route("POST", "flows/*", self._json_flow_variant, consumes=J),
+            # NamespaceFileController.createNamespaceFile: @Post(uri = "{namespace}/files", consumes = MULTIPART_FORM_DATA).
+            Route("POST", "namespaces/*/files", self._upload_file, consumes=(MULTIPART,)),
+            # NamespaceFileController.getFileContent: @Get(uri = "{namespace}/files", produces = APPLICATION_OCTET_STREAM).
+            Route("GET", "namespaces/*/files", self._get_file, produces=(OCTET,)),
+            # NamespaceFileController.deleteFileDirectory: @Delete(uri = "{namespace}/files"), void.
+            Route("DELETE", "namespaces/*/files", self._delete_file),
+            # NamespaceFileController.listNamespaceDirectoryFiles: @Get(uri = "{namespace}/files/directory").
+            Route("GET", "namespaces/*/files/directory", self._list_directory),
+            # KVController.setKeyValue: @Put(uri = "/namespaces/{namespace}/kv/{key}", consumes = TEXT_PLAIN).
+            Route("PUT", "namespaces/*/kv/*", self._put_kv, consumes=(TEXT,)),
+            # KVController.getKeyValue / deleteKeyValue.
+            Route("GET", "namespaces/*/kv/*", self._get_kv),
+            Route("DELETE", "namespaces/*/kv/*", self._delete_kv),
+            # DashboardController.validateDashboard: @Post(uri = "validate", consumes = APPLICATION_YAML).
+            Route("POST", "dashboards/validate", self._validate_dashboard, consumes=Y),
+            # DashboardController.createDashboard: @Post(consumes = APPLICATION_YAML).
+            Route("POST", "dashboards", self._create_dashboard, consumes=Y),
+            # DashboardController.getDashboard / updateDashboard (consumes = APPLICATION_YAML) / deleteDashboard.
+            Route("GET", "dashboards/*", self._get_dashboard),
+            Route("PUT", "dashboards/*", self._update_dashboard, consumes=Y),
+            Route("DELETE", "dashboards/*", self._delete_dashboard),
+            # ExecutionController.createExecution: @Post(uri = "/{namespace}/{id}", consumes = MULTIPART_FORM_DATA).
+            Route("POST", "executions/*/*", self._trigger, consumes=(MULTIPART,)),
+            # ExecutionController.getExecution: @Get(uri = "/{executionId}").
+            Route("GET", "executions/*", self._get_execution),
+            # LogController.listLogsFromExecution: @Get(uri = "/{executionId}").
+            Route("GET", "logs/*", self._execution_logs),
+            # AiController.generateFlow: @Post(uri = "/generate/flow", produces = "application/yaml"),
+            # JSON body (Micronaut's default consumes); the controller exists only with an AI provider.
+            Route("POST", "ai/generate/flow", self._ai_generate_flow, produces=("application/yaml",)),
         ]
-        for verb, pattern, handler in handlers:
-            pat = pattern.split("/")
-            if verb == method and len(pat) == len(parts) and all(p == "*" or p == q for p, q in zip(pat, parts)):
-                args = [q for p, q in zip(pat, parts) if p == "*"]
-                with self.lock:
-                    return handler(tenant, *args, query=query, ctype=ctype, body=body)
-        raise _Problem(404, "Not Found", [{"message": "Page Not Found"}])
+
+    def _json_flow_variant(self, tenant, *args, query, ctype, body):
+        """The deprecated JSON flow routes (FlowController.*FromJson), not modelled: they bind the
+        body to a Flow, and a body that is not JSON fails to decode (ErrorController, 422)."""
+        try:
+            json.loads(body.decode() or "null")
+        except ValueError:
+            raise _Problem(422, "Invalid json: the body is not JSON") from None
+        raise _Problem(422, "Invalid json: the stand-in does not model the deprecated JSON flow routes")
 
     # -- flows ----------------------------------------------------------------------------------
 
     def _parse_flow(self, source: str) -> tuple[Optional[dict], list[tuple[str, str]]]:
-        """Parses and checks a flow like Kestra's model validation, returning its violations."""
+        """Parses and checks a flow like Kestra's model validation, returning its violations.
+
+        A simplification of ModelValidator + the plugin registry: required ``id``/``namespace``/
+        ``tasks`` and task/trigger types from `known_types` ("Invalid type: X", as ErrorController
+        words an InvalidTypeIdException); plugin properties are not checked."""
         try:
             parsed = yaml.safe_load(source)
         except yaml.YAMLError as exc:
@@ -396,25 +532,23 @@ class KestraStandin:
         return doc
 
     def _validate_flows(self, tenant, *, query, ctype, body):
-        if ctype.startswith("multipart/form-data"):
-            if not self.validate_accepts_multipart:
-                raise _Problem(415, "Unsupported Media Type")
-            docs = [(name, data.decode().strip()) for part, name, data in _multipart(ctype, body) if part == "flows"]
-        else:
-            docs = [(None, d) for d in re.split(r"\n+---\n*?", body.decode().strip())]
+        """FlowService.validate: one ValidateConstraintViolation per piece of the split body,
+        always 200; an invalid piece has a ``constraints`` string (nulls are not serialized)."""
+        pieces = VALIDATE_SPLIT.split(body.decode())
+        while len(pieces) > 1 and pieces[-1] == "":  # Java's String.split drops trailing empties
+            pieces.pop()
         results = []
-        for index, (filename, source) in enumerate(docs):
+        for index, source in enumerate(pieces):
             parsed, problems = self._parse_flow(source)
-            item = {
-                "index": index,
-                "filename": filename,
-                "flow": (parsed or {}).get("id"),
-                "namespace": (parsed or {}).get("namespace"),
-                "outdated": False,
-                "deprecationPaths": [],
-                "warnings": [],
-                "infos": [],
-            }
+            item = {"index": index, "outdated": False, "deprecationPaths": [], "warnings": [], "infos": []}
+            if parsed:
+                item.update(flow=parsed.get("id"), namespace=parsed.get("namespace"))
+                # FlowService.deprecationTraversal names array items whose class is @Deprecated:
+                # a BOOLEAN input is a BooleanInput ("inputs[i]"). It does not descend into
+                # non-array objects, so retry.maxAttempt is not reported.
+                inputs = parsed.get("inputs") if isinstance(parsed.get("inputs"), list) else []
+                item["deprecationPaths"] = [f"inputs[{i}]" for i, inp in enumerate(inputs)
+                                            if isinstance(inp, dict) and inp.get("type") == "BOOLEAN"]
             if problems:
                 item["constraints"] = ", ".join(f"{p}: {m}" for p, m in problems)
             results.append(item)
@@ -435,36 +569,51 @@ class KestraStandin:
             raise _violations([("flow.id", "Flow id already exists")])
         if not create and old is None:
             raise _Problem(404, "Not Found")
+        # AbstractJdbcFlowRepository.save: an unchanged source (isSameWithSource) keeps the revision.
         if old is not None and old.source == source:
             return self._flow_json(tenant, old, True)
-        flow = _Flow(source, parsed, old.revision + 1 if old else 1)
+        history = [*old.history, (old.revision, old.source)] if old else []
+        flow = _Flow(source, parsed, old.revision + 1 if old else 1, history)
         self.flows[key] = flow
         return self._flow_json(tenant, flow, True)
 
     def _create_flow(self, tenant, *, query, ctype, body):
-        _require_yaml(ctype)
+        # FlowService.create → AbstractJdbcFlowRepository.create: 422 "flow.id: Flow id already exists".
         return _json(200, self._write_flow(tenant, body.decode(), create=True))
 
     def _update_flow(self, tenant, ns, fid, *, query, ctype, body):
-        _require_yaml(ctype)
+        # FlowController.updateFlow: HttpResponse.status(NOT_FOUND) when missing; Flow.validateUpdate
+        # refuses a changed id or namespace (422).
         if (tenant, ns, fid) not in self.flows:
             return 404, "", b""  # HttpResponse.status(NOT_FOUND), no body
         return _json(200, self._write_flow(tenant, body.decode(), create=False, path_ids=(ns, fid)))
 
     def _get_flow(self, tenant, ns, fid, *, query, ctype, body):
+        # FlowController.getFlow returns null when missing (Micronaut: 404); ``source`` only with ?source=true.
         flow = self.flows.get((tenant, ns, fid))
         if flow is None:
             raise _Problem(404, "Not Found")
         return _json(200, self._flow_json(tenant, flow, query.get("source") == "true"))
 
+    def _flow_revisions(self, tenant, ns, fid, *, query, ctype, body):
+        """FlowController.listFlowRevisions: every stored revision with its source (empty if none)."""
+        flow = self.flows.get((tenant, ns, fid))
+        if flow is None:
+            return _json(200, [])
+        docs = []
+        for revision, source in [*flow.history, (flow.revision, flow.source)]:
+            docs.append({**self._flow_json(tenant, flow, True), "revision": revision, "source": source})
+        return _json(200, docs)
+
     def _delete_flow(self, tenant, ns, fid, *, query, ctype, body):
+        # FlowController.deleteFlow: 204, or HttpResponse.status(NOT_FOUND) without a body.
         if self.flows.pop((tenant, ns, fid), None) is None:
             return 404, "", b""
         return 204, "", b""
 
     def _bulk_namespace(self, tenant, ns, *, query, ctype, body):
-        """``POST /flows/{namespace}``: upserts every ``---``-separated flow; delete defaults to true."""
-        _require_yaml(ctype)
+        """FlowController.updateFlowsInNamespace: splits on the literal "---" anywhere, upserts every
+        piece; ``delete`` defaults to true (the namespace's other flows are deleted)."""
         sources = [s.strip() for s in body.decode().split("---")]
         parsed_all = []
         for source in sources:
@@ -486,6 +635,13 @@ class KestraStandin:
 
     # -- namespace files ------------------------------------------------------------------------
 
+    def _ns_entries(self, tenant: str, ns: str) -> list[str]:
+        """The namespace's storage listing as LocalStorage.allByPrefix(..., includeDirectories=true)
+        gives it to the controller: files, and folders with a trailing "/"."""
+        files = [k[2] for k in self.files if k[:2] == (tenant, ns)]
+        folders = [k[2] for k in self.folders if k[:2] == (tenant, ns)]
+        return files + folders
+
     def _upload_file(self, tenant, ns, *, query, ctype, body):
         path = query.get("path")
         if not path:
@@ -493,28 +649,74 @@ class KestraStandin:
         parts = [(name, data) for part, name, data in _multipart(ctype, body) if part == "fileContent"]
         if not parts:
             raise _Problem(400, "Bad Request: Required Part [fileContent] not specified")
+        # NamespaceFileController.createNamespaceFile extracts a .zip and imports /_flows/* as flows;
+        # the stand-in models neither (the provider refuses both) and refuses /_flows instead.
         if re.match(r"^/_flows(/.*)?$", path):
             raise _Problem(422, f"Illegal argument: Forbidden path: {path}")
-        self.files[(tenant, ns, "/" + path.lstrip("/"))] = parts[0][1]
+        path = "/" + path.lstrip("/")
+        self.files[(tenant, ns, path)] = parts[0][1]
+        # LocalStorage.put creates the parent folders.
+        folder = path.rsplit("/", 1)[0]
+        while folder:
+            self.folders.add((tenant, ns, folder + "/"))
+            folder = folder.rsplit("/", 1)[0]
         return 200, "", b""
 
     def _get_file(self, tenant, ns, *, query, ctype, body):
+        # NamespaceFileController.getFileContent: storage get of a missing file throws
+        # FileNotFoundException → ErrorController 404.
         path = "/" + query.get("path", "").lstrip("/")
         data = self.files.get((tenant, ns, path))
         if data is None:
-            raise _Problem(404, f"Not Found: File not found: {path}")
-        return 200, "application/octet-stream", data
+            raise _Problem(404, f"Not Found: {path} (No such file or directory)")
+        return 200, OCTET, data
 
     def _delete_file(self, tenant, ns, *, query, ctype, body):
-        # The controller's delete is `void`: 200 whether or not the file existed.
-        self.files.pop((tenant, ns, "/" + query.get("path", "").lstrip("/")), None)
+        """NamespaceFileController.deleteFileDirectory: void, so 200 whether or not the path
+        exists. Before deleting it walks up from the path: while the parent folder holds at most
+        one entry (the named file itself, or — when that file is missing — one other entry) it
+        moves up and deletes the folder instead. So deleting a missing file whose folder holds
+        exactly one other file deletes that folder and the other file with it."""
+        path = "/" + query.get("path", "").lstrip("/")
+        entries = self._ns_entries(tenant, ns)
+        if path + "/" in entries:  # the path names a folder
+            path += "/"
+        while path != "/":
+            parent = path[: path.rindex("/") + 1]  # a folder path ("/d/") is its own parent first
+            if parent == "/":
+                break
+            inside = [p for p in entries if len(p) > len(parent) and p.startswith(parent)]
+            if len(inside) > 1:
+                break
+            entries = [p for p in entries if p not in inside]
+            path = parent[:-1]
+        self._storage_delete(tenant, ns, path.rstrip("/") or "/")
         return 200, "", b""
+
+    def _storage_delete(self, tenant: str, ns: str, path: str) -> None:
+        """LocalStorage.delete: a folder goes with everything under it; a missing path is a no-op."""
+        self.files.pop((tenant, ns, path), None)
+        for store in (self.files, self.folders):
+            for key in [k for k in store if k[:2] == (tenant, ns) and k[2].startswith(path + "/")]:
+                store.remove(key) if isinstance(store, set) else store.pop(key)
+
+    def _list_directory(self, tenant, ns, *, query, ctype, body):
+        """NamespaceFileController.listNamespaceDirectoryFiles: the folder's direct entries."""
+        folder = "/" + query.get("path", "/").strip("/")
+        prefix = folder.rstrip("/") + "/"
+        names = {}
+        for entry in self._ns_entries(tenant, ns):
+            if entry.startswith(prefix) and len(entry) > len(prefix):
+                name = entry[len(prefix):].split("/", 1)[0]
+                is_dir = "/" in entry[len(prefix):]
+                names[name] = "Directory" if is_dir or names.get(name) == "Directory" else "File"
+        return _json(200, [{"fileName": n, "type": t} for n, t in sorted(names.items())])
 
     # -- KV -------------------------------------------------------------------------------------
 
     def _put_kv(self, tenant, ns, key, *, query, ctype, body):
-        if not ctype.startswith(("application/json", "text/plain")):
-            raise _Problem(415, "Unsupported Media Type")
+        # KVController.setKeyValue: the body is read as a JSON (Ion) literal; unparsable →
+        # IllegalArgumentException "Invalid JSON value for: <body>" → 422.
         if not KV_KEY.match(key):
             raise _Problem(422, KV_KEY_MESSAGE)
         text = body.decode()
@@ -527,6 +729,7 @@ class KestraStandin:
         return 200, "", b""
 
     def _get_kv(self, tenant, ns, key, *, query, ctype, body):
+        # KVController.getKeyValue: NoSuchElementException "No value found for key ..." → 404.
         if not KV_KEY.match(key):
             raise _Problem(422, KV_KEY_MESSAGE)
         if (tenant, ns, key) not in self.kv:
@@ -535,6 +738,7 @@ class KestraStandin:
         return _json(200, {"type": _kv_type(value), "value": value})
 
     def _delete_kv(self, tenant, ns, key, *, query, ctype, body):
+        # KVController.deleteKeyValue returns KVStore.delete's boolean: false when there was no key.
         existed = self.kv.pop((tenant, ns, key), _MISSING) is not _MISSING
         return _json(200, existed)
 
@@ -565,6 +769,7 @@ class KestraStandin:
         return doc
 
     def _validate_dashboard(self, tenant, *, query, ctype, body):
+        # DashboardController.validateDashboard: one result, index 0, "constraints" when invalid; 200.
         result = {"index": 0, "outdated": False, "deprecationPaths": [], "warnings": [], "infos": []}
         try:
             parsed = self._parse_dashboard(body.decode())
@@ -576,7 +781,8 @@ class KestraStandin:
         return _json(200, result)
 
     def _create_dashboard(self, tenant, *, query, ctype, body):
-        _require_yaml(ctype)
+        # DashboardController.createDashboard: "Dashboard id is mandatory" (IllegalArgumentException,
+        # 422), then 422 "Invalid entity: dashboard.id: Dashboard id already exists".
         source = body.decode()
         parsed = self._parse_dashboard(source)
         if not parsed.get("id"):
@@ -592,13 +798,14 @@ class KestraStandin:
         return _json(200, self._dashboard_json(tenant, stored))
 
     def _get_dashboard(self, tenant, did, *, query, ctype, body):
+        # DashboardController.getDashboard returns null when missing (Micronaut: 404).
         stored = self.dashboards.get((tenant, did))
         if stored is None:
             raise _Problem(404, "Not Found")
         return _json(200, self._dashboard_json(tenant, stored))
 
     def _update_dashboard(self, tenant, did, *, query, ctype, body):
-        _require_yaml(ctype)
+        # DashboardController.updateDashboard: 404 without a body when missing.
         stored = self.dashboards.get((tenant, did))
         if stored is None:
             return 404, "", b""
@@ -613,75 +820,28 @@ class KestraStandin:
         return _json(200, self._dashboard_json(tenant, stored))
 
     def _delete_dashboard(self, tenant, did, *, query, ctype, body):
+        # DashboardController.deleteDashboard → AbstractJdbcDashboardRepository.delete throws
+        # IllegalStateException("Dashboard <id> doesn't exists") for a missing one: ErrorController
+        # answers 409 "Illegal state: ...", not 404.
         if self.dashboards.pop((tenant, did), None) is None:
-            return 404, "", b""
+            raise _Problem(409, f"Illegal state: Dashboard {did} doesn't exists")
         return 204, "", b""
 
     # -- executions -----------------------------------------------------------------------------
 
     def _trigger(self, tenant, ns, fid, *, query, ctype, body):
-        if not ctype.startswith("multipart/form-data"):
-            raise _Problem(415, "Unsupported Media Type")
-        flow = self.flows.get((tenant, ns, fid))
-        if flow is None:
-            raise _Problem(404, f"Not Found: Unable to find flow {ns}.{fid}")
-        outcome = self.execution_outcomes.get((ns, fid), {})
-        final = outcome.get("state", "SUCCESS")
-        states = ["CREATED", "RUNNING", final] if final in TERMINAL else ["CREATED", "RUNNING"]
-        execution = _Execution(
-            uuid.uuid4().hex[:22], ns, fid, flow.revision, states, outcome.get("task"), outcome.get("error")
-        )
-        execution.history.append({"state": "CREATED", "date": _now()})
-        self.executions[execution.id] = execution
-        doc = self._execution_json(tenant, execution)
-        doc["url"] = f"{self.url}/ui/{tenant}/executions/{ns}/{fid}/{execution.id}"
-        return _json(200, doc)
-
-    def _execution_json(self, tenant: str, ex: _Execution) -> dict:
-        current = ex.states[0]
-        flow = self.flows.get((tenant, ex.namespace, ex.flow_id))
-        task_ids = [t.get("id") for t in (flow.parsed.get("tasks") or [])] if flow else []
-        runs = []
-        if current != "CREATED":
-            for task_id in task_ids:
-                if current in TERMINAL:
-                    state = "FAILED" if task_id == ex.failing_task else "SUCCESS"
-                else:
-                    state = "RUNNING"
-                runs.append({"id": uuid.uuid5(uuid.NAMESPACE_OID, ex.id + task_id).hex[:22], "taskId": task_id,
-                             "executionId": ex.id, "state": {"current": state}})
-        return {
-            "id": ex.id,
-            "namespace": ex.namespace,
-            "flowId": ex.flow_id,
-            "flowRevision": ex.revision,
-            "tenantId": tenant,
-            "labels": [],
-            "taskRunList": runs,
-            "state": {"current": current, "histories": list(ex.history)},
-        }
+        return _json(200, self.execution_model.trigger(tenant, ns, fid, ctype=ctype, body=body))
 
     def _get_execution(self, tenant, eid, *, query, ctype, body):
-        ex = self.executions.get(eid)
-        if ex is None:
-            raise _Problem(404, "Not Found")
-        doc = self._execution_json(tenant, ex)
-        ex.polls += 1
-        if len(ex.states) > 1:  # advance one step per poll
-            ex.states.pop(0)
-            ex.history.append({"state": ex.states[0], "date": _now()})
-        return _json(200, doc)
-
+        if eid == "search":  # Micronaut matches the literal /executions/search before /{executionId}
+            return _json(200, self.execution_model.search(tenant, query))
+        return _json(200, self.execution_model.get(tenant, eid))
 
     def _execution_logs(self, tenant, eid, *, query, ctype, body):
-        """``GET /logs/{executionId}?minLevel=``: the failing task's ERROR line once it failed."""
-        ex = self.executions.get(eid)
-        logs = []
-        if ex is not None and ex.states[0] in TERMINAL and ex.failing_task:
-            logs.append({"executionId": eid, "namespace": ex.namespace, "flowId": ex.flow_id,
-                         "taskId": ex.failing_task, "level": "ERROR", "timestamp": _now(),
-                         "message": ex.error or "task failed"})
-        return _json(200, logs)
+        return _json(200, self.execution_model.logs(tenant, eid, query))
+
+    def _ai_generate_flow(self, tenant, *, query, ctype, body):
+        return 200, "application/yaml", self.execution_model.generate_flow(tenant, ctype, body).encode()
 
 
 _MISSING = object()
@@ -689,11 +849,6 @@ _MISSING = object()
 
 def _json(status: int, doc: Any) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(doc).encode()
-
-
-def _require_yaml(ctype: str) -> None:
-    if not ctype.startswith(("application/x-yaml", "application/yaml")):
-        raise _Problem(415, "Unsupported Media Type")
 
 
 def _multipart(ctype: str, body: bytes) -> list[tuple[str, Optional[str], bytes]]:
@@ -753,10 +908,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(record, 204, "", b"")
         if not path.startswith("/api/v1/"):
             return self._send(record, *_json(404, {"message": "Not Found"}))
-        if not authorized:
+        if not authorized:  # AuthenticationFilter.doFilter: HttpResponse.unauthorized() + WWW-Authenticate
             return self._send(record, 401, "", b"", {"WWW-Authenticate": "Basic"})
         try:
-            status, ctype, payload = standin.route(method, path, query, self.headers.get("Content-Type", ""), body)
+            status, ctype, payload = standin.route(
+                method, path, query, self.headers.get("Content-Type", ""), body, accept=self.headers.get("Accept", "")
+            )
         except _Problem as exc:
             doc: dict = {"message": exc.message, "_links": {"self": {"href": self.path, "templated": False}}}
             if exc.errors:

@@ -1,0 +1,433 @@
+"""Executions as Kestra 1.1 reports them, for the stand-in (`tests/support/kestra_standin.py`).
+
+`ExecutionModel` answers the stand-in's execution and log calls:
+
+- ``POST /executions/{ns}/{id}`` (ExecutionController.createExecution): multipart inputs, 404 for
+  an unknown flow; the answer is the new execution in CREATED plus its ``url``
+  (ExecutionResponse.fromExecution: ``{kestra.url}/ui/{tenant}/executions/{ns}/{id}/{execId}``).
+- ``GET /executions/{id}`` (ExecutionController.getExecution; a null answer is a 404).
+- ``GET /executions/search`` (ExecutionController.searchExecutions, legacy ``namespace`` (prefix),
+  ``flowId``, ``startDate`` parameters, ``page``/``size``): ``PagedResults`` ``{"results", "total"}``.
+  Micronaut prefers the literal ``/search`` route over ``/{executionId}``, so the stand-in's
+  ``GET executions/*`` hook hands ``search`` here.
+- ``POST /ai/generate/flow`` (AiController.generateFlow, mapped on the literal ``/api/v1/main/ai``
+  and only when an AI service is configured: `ai_answer` None answers 404 like the missing route):
+  JSON ``{conversationId, userPrompt, flowYaml}``, answers `ai_answer` as ``application/yaml``.
+- ``GET /logs/{executionId}?minLevel=&taskId=`` (LogController.listLogsFromExecution →
+  ExecutionLogService.getExecutionLogs): a JSON list of LogEntry, only levels at or above
+  ``minLevel`` (LogEntry.findLevelsByMin over org.slf4j.event.Level: TRACE < DEBUG < INFO < WARN
+  < ERROR); an unknown level fails the argument conversion, which ErrorController answers with
+  422 "Internal server error: Failed to convert argument [minLevel] ..."; an unknown execution has
+  no logs (200, ``[]``).
+
+The JSON follows Kestra's models, serialised with ``serialization-inclusion: non_null`` and
+ISO-8601 dates and durations (cli application.yml): Execution (``id, namespace, flowId,
+flowRevision, tenantId, taskRunList, inputs, outputs, labels, state, trigger, deleted, metadata``),
+State (``current, histories[{state, date}], duration, startDate, endDate`` — endDate only once
+terminated), TaskRun (``id, executionId, namespace, flowId, taskId, parentTaskRunId, value,
+attempts[{state}], outputs`` — always present, null when none — ``state``), LogEntry
+(``namespace, flowId, taskId, executionId, taskRunId, attemptNumber, timestamp, level, thread,
+message``), ExecutionTrigger (``id, type, variables``).
+
+How an execution unfolds: CREATED when triggered, then one step per ``GET /executions/{id}``
+(the answer shows the state before the step): RUNNING (the first task run RUNNING) for
+`FlowScript.running_polls` polls, then the end state with every task run, the flow outputs and the
+logs. What happens is programmable per flow (`script`), by default derived simply from the flow:
+one SUCCESS task run per top-level task, and each Log task logging its message at its level. The
+end state, when not scripted, is Execution.guessFinalState's: the last KILLED, else FAILED, else
+WARNING top-level task run decides, else SUCCESS.
+
+What it does not model: templating (outputs and log messages are given, never rendered),
+retries and attempts beyond one, pauses, replays, kills through the API, subflow executions
+(a Subflow task run carries whatever outputs the script gives it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Optional, Union
+
+# org.slf4j.event.Level, lowest first (LogEntry.findLevelsByMin compares Level.toInt()).
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
+# State.Type.isTerminated
+TERMINAL = frozenset({"FAILED", "WARNING", "SUCCESS", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"})
+SEARCH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{3})?)?(Z|[+-]\d{2}:\d{2})?$")
+TASK_STATES = frozenset({"CREATED", "RUNNING", "SUCCESS", "WARNING", "FAILED", "KILLED", "SKIPPED"})
+
+
+@dataclass
+class TaskStep:
+    """One task run of a scripted execution.
+
+    `parent` is the task id of the flowable task (ForEach, If, Sequential...) it runs under, and
+    `value` the ForEach iteration value; `logs` are (level, message) pairs.
+    """
+
+    task_id: str
+    state: str = "SUCCESS"
+    outputs: Optional[dict] = None
+    logs: list = field(default_factory=list)
+    value: Optional[str] = None
+    parent: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        assert self.state in TASK_STATES, self.state
+        for level, _ in self.logs:
+            assert level in LEVELS, level
+
+
+@dataclass
+class Spawn:
+    """An execution another system starts when a scripted one ends (a Pub/Sub event, a schedule).
+
+    `trigger` is its ExecutionTrigger: ``{"id", "type", "variables"}``.
+    """
+
+    namespace: str
+    flow_id: str
+    trigger: dict
+
+
+@dataclass
+class FlowScript:
+    """What executions of one flow do. Unset fields are derived from the flow (module docstring).
+
+    `state`: the end state (None: guessed from the top-level task runs); `tasks`: the task runs
+    (None: one SUCCESS run per top-level task); `outputs`: the flow outputs; `logs`: (level,
+    message) pairs without a task; `running_polls`: polls answered RUNNING before the end;
+    `ends=False`: RUNNING for ever; `then`: executions started once this one has ended.
+    """
+
+    state: Optional[str] = None
+    tasks: Optional[list] = None
+    outputs: Optional[dict] = None
+    logs: list = field(default_factory=list)
+    running_polls: int = 1
+    ends: bool = True
+    then: list = field(default_factory=list)
+
+
+Script = Union[FlowScript, Callable[[dict], FlowScript]]  # a callable receives the execution's inputs
+
+
+@dataclass
+class Execution:
+    id: str
+    tenant: str
+    namespace: str
+    flow_id: str
+    revision: int
+    inputs: dict
+    script: FlowScript
+    runs: list  # [(TaskStep, task run id)]
+    trigger: Optional[dict] = None
+    current: str = "CREATED"
+    history: list = field(default_factory=list)  # [(state, datetime)]
+    polls: int = 0
+    running_left: int = 0
+    logs: list = field(default_factory=list)  # LogEntry JSON, filled when the execution ends
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _duration(seconds: float) -> str:
+    return f"PT{seconds:.3f}S"  # java.time.Duration.toString, as Jackson writes it
+
+
+def _state_json(history: list, current: str) -> dict:
+    start, last = history[0][1], history[-1][1]
+    doc = {
+        "current": current,
+        "histories": [{"state": s, "date": _iso(d)} for s, d in history],
+        "duration": _duration((last - start).total_seconds()),
+        "startDate": _iso(start),
+    }
+    if current in TERMINAL:
+        doc["endDate"] = _iso(last)
+    return doc
+
+
+def guess_final_state(states: list[str]) -> str:
+    """Execution.guessFinalState over top-level task runs: KILLED, else FAILED, else WARNING, else SUCCESS."""
+    for candidate in ("KILLED", "FAILED", "WARNING"):
+        if candidate in states:
+            return candidate
+    return "SUCCESS"
+
+
+class ExecutionModel:
+    """The stand-in's executions: `executions[id]`, scripts per (namespace, flow id).
+
+    `problem(status, message, errors=None)` builds the stand-in's error answer, `multipart(ctype,
+    body)` parses a multipart body, `flow(tenant, ns, id)` returns the stored flow (``.parsed``,
+    ``.revision``) or None, `base_url()` the stand-in's URL. `outcomes` keeps the stand-in's older
+    shorthand ``{(ns, id): {"state", "task", "error"}}``.
+    """
+
+    def __init__(self, *, problem: Callable, multipart: Callable, flow: Callable, base_url: Callable) -> None:
+        self.problem, self.multipart, self.flow, self.base_url = problem, multipart, flow, base_url
+        self.executions: dict[str, Execution] = {}
+        self.scripts: dict[tuple, Script] = {}
+        self.outcomes: dict[tuple, dict] = {}
+        self.ai_answer: Optional[str] = None  # the copilot's flow YAML; None: no AI configured
+        self.ai_prompts: list[dict] = []
+        self._clock = itertools.count()
+        self._epoch = datetime.now(timezone.utc)
+
+    # -- test helpers -------------------------------------------------------------------------
+
+    def script(self, namespace: str, flow_id: str, script: Script) -> None:
+        """Sets what executions of the flow do from now on (a FlowScript, or a callable of the inputs)."""
+        self.scripts[(namespace, flow_id)] = script
+
+    def start(self, tenant: str, namespace: str, flow_id: str, *, inputs: Optional[dict] = None,
+              trigger: Optional[dict] = None) -> Execution:
+        """Starts an execution as a trigger would (no HTTP call); the flow must exist."""
+        flow = self.flow(tenant, namespace, flow_id)
+        if flow is None:
+            raise self.problem(404, f"Not Found: Unable to find flow {namespace}.{flow_id}")
+        inputs = self._inputs(flow.parsed, inputs or {})
+        script = self._script_for(namespace, flow_id, flow.parsed, inputs)
+        execution = Execution(
+            id=uuid.uuid4().hex[:22], tenant=tenant, namespace=namespace, flow_id=flow_id,
+            revision=flow.revision, inputs=inputs, script=script,
+            runs=[(step, uuid.uuid4().hex[:22]) for step in script.tasks], trigger=trigger,
+            running_left=script.running_polls,
+        )
+        execution.history.append(("CREATED", self._tick()))
+        self.executions[execution.id] = execution
+        return execution
+
+    # -- routes -------------------------------------------------------------------------------
+
+    def trigger(self, tenant: str, namespace: str, flow_id: str, *, ctype: str, body: bytes) -> dict:
+        """``POST /executions/{ns}/{id}`` (ExecutionController.createExecution, consumes multipart)."""
+        if not ctype.startswith("multipart/form-data"):
+            raise self.problem(415, "Unsupported Media Type")
+        given = {name: data.decode() for name, _, data in self.multipart(ctype, body)} if body else {}
+        execution = self.start(tenant, namespace, flow_id, inputs=given)
+        doc = self.execution_json(execution)
+        doc["url"] = f"{self.base_url()}/ui/{tenant}/executions/{namespace}/{flow_id}/{execution.id}"
+        return doc
+
+    def get(self, tenant: str, execution_id: str) -> dict:
+        """``GET /executions/{id}``: the execution as it is, then one step further."""
+        execution = self.executions.get(execution_id)
+        if execution is None or execution.tenant != tenant:
+            raise self.problem(404, "Not Found")
+        doc = self.execution_json(execution)
+        execution.polls += 1
+        self._advance(execution)
+        return doc
+
+    def search(self, tenant: str, query: dict) -> dict:
+        """``GET /executions/search`` with the legacy filters; newest first (the UI's default sort)."""
+        namespace, flow_id, start = query.get("namespace"), query.get("flowId"), query.get("startDate")
+        since = None
+        if start:
+            # @Format("yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]"): at most milliseconds; anything else
+            # fails the conversion, which ErrorController answers with a 422.
+            if not SEARCH_DATE.match(start):
+                raise self.problem(
+                    422, f"Internal server error: Failed to convert argument [startDate] for value [{start}]"
+                )
+            since = datetime.fromisoformat(start.replace("Z", "+00:00"))
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=timezone.utc)
+        found = [
+            e for e in self.executions.values()
+            if e.tenant == tenant
+            and (not namespace or e.namespace.startswith(namespace))
+            and (not flow_id or e.flow_id == flow_id)
+            and (since is None or e.history[0][1] >= since)
+        ]
+        found.sort(key=lambda e: e.history[0][1], reverse=True)
+        page, size = int(query.get("page", 1)), int(query.get("size", 10))
+        chunk = found[(page - 1) * size: page * size]
+        return {"results": [self.execution_json(e) for e in chunk], "total": len(found)}
+
+    def logs(self, tenant: str, execution_id: str, query: dict) -> list:
+        """``GET /logs/{executionId}``: entries at or above ``minLevel``, optionally of one ``taskId``."""
+        min_level = query.get("minLevel")
+        if min_level is not None and min_level not in LEVELS:
+            raise self.problem(
+                422,
+                f"Internal server error: Failed to convert argument [minLevel] for value [{min_level}] "
+                f"due to: No enum constant org.slf4j.event.Level.{min_level}",
+            )
+        execution = self.executions.get(execution_id)
+        if execution is None or execution.tenant != tenant:
+            return []
+        floor = LEVELS.index(min_level) if min_level else 0
+        task_id = query.get("taskId")
+        return [
+            entry for entry in execution.logs
+            if LEVELS.index(entry["level"]) >= floor and (task_id is None or entry.get("taskId") == task_id)
+        ]
+
+    def generate_flow(self, tenant: str, ctype: str, body: bytes) -> str:
+        """``POST /ai/generate/flow``: records the prompt and answers the scripted YAML."""
+        if self.ai_answer is None or tenant != "main":
+            raise self.problem(404, "Not Found", [{"message": "Page Not Found"}])
+        if not ctype.startswith("application/json"):
+            raise self.problem(415, "Unsupported Media Type")
+        prompt = json.loads(body or b"{}")
+        if not prompt.get("conversationId") or not prompt.get("userPrompt"):
+            raise self.problem(400, "Bad Request: conversationId and userPrompt must not be null")
+        self.ai_prompts.append(prompt)
+        return self.ai_answer
+
+    # -- the model ----------------------------------------------------------------------------
+
+    def _tick(self) -> datetime:
+        """A strictly increasing time from the model's creation, 1.5 s per event: stable durations and orders."""
+        return self._epoch + timedelta(seconds=1.5 * next(self._clock))
+
+    @staticmethod
+    def _inputs(flow: dict, given: dict) -> dict:
+        """Declared inputs with their defaults, given values typed like FlowInputOutput does."""
+        values: dict = {}
+        for spec in flow.get("inputs") or []:
+            name, kind = spec.get("id"), str(spec.get("type", "STRING")).upper()
+            if name not in given:
+                if "defaults" in spec:
+                    values[name] = spec["defaults"]
+                continue
+            raw = given[name]
+            if kind == "INT":
+                values[name] = int(raw)
+            elif kind == "FLOAT":
+                values[name] = float(raw)
+            elif kind in ("BOOL", "BOOLEAN"):
+                values[name] = str(raw).lower() == "true"
+            elif kind in ("MULTISELECT", "ARRAY", "JSON"):
+                values[name] = json.loads(raw)
+            else:
+                values[name] = raw
+        return values
+
+    def _script_for(self, namespace: str, flow_id: str, flow: dict, inputs: dict) -> FlowScript:
+        script = self.scripts.get((namespace, flow_id))
+        if callable(script):
+            script = script(inputs)
+        if script is None:
+            script = self._from_outcome(flow, self.outcomes.get((namespace, flow_id), {}))
+        if script.tasks is None:
+            script = FlowScript(**{**script.__dict__, "tasks": self._default_tasks(flow)})
+        return script
+
+    @staticmethod
+    def _default_tasks(flow: dict) -> list:
+        steps = []
+        for task in flow.get("tasks") or []:
+            logs = []
+            if str(task.get("type", "")).endswith(".log.Log"):
+                level = str(task.get("level", "INFO")).upper()
+                logs.append((level if level in LEVELS else "INFO", str(task.get("message", ""))))
+            steps.append(TaskStep(task.get("id", "?"), logs=logs))
+        return steps
+
+    def _from_outcome(self, flow: dict, outcome: dict) -> FlowScript:
+        """The older shorthand: ``state`` (RUNNING: never ends), the ``task`` that ends so, its ``error``."""
+        state = outcome.get("state", "SUCCESS")
+        if state == "RUNNING":
+            return FlowScript(ends=False)
+        task = outcome.get("task")
+        if not task:
+            return FlowScript(state=state)
+        steps = []
+        for step in self._default_tasks(flow):
+            if step.task_id == task:
+                level = "ERROR" if state in ("FAILED", "KILLED") else "WARN"
+                steps.append(TaskStep(task, state=state, logs=step.logs + [(level, outcome.get("error") or "task failed")]))
+                if state in ("FAILED", "KILLED"):
+                    break  # Kestra runs no later task once one failed (only errors/finally branches)
+            else:
+                steps.append(step)
+        return FlowScript(state=state, tasks=steps)
+
+    def _advance(self, execution: Execution) -> None:
+        if execution.current in TERMINAL:
+            return
+        if execution.current == "CREATED":
+            execution.current = "RUNNING"
+            execution.history.append(("RUNNING", self._tick()))
+            return
+        if not execution.script.ends:
+            return
+        if execution.running_left > 1:
+            execution.running_left -= 1
+            return
+        top = [step.state for step, _ in execution.runs if step.parent is None]
+        final = execution.script.state or guess_final_state(top)
+        execution.current = final
+        self._write_logs(execution)
+        execution.history.append((final, self._tick()))
+        for spawn in execution.script.then:
+            self.start(execution.tenant, spawn.namespace, spawn.flow_id, trigger=spawn.trigger)
+
+    def _log(self, execution: Execution, level: str, message: str, step: Optional[TaskStep] = None,
+             run_id: Optional[str] = None) -> dict:
+        entry = {
+            "namespace": execution.namespace, "flowId": execution.flow_id, "executionId": execution.id,
+            "timestamp": _iso(self._tick()), "level": level, "thread": "worker", "message": message,
+            "deleted": False, "attemptNumber": None,
+        }
+        if step is not None:
+            entry.update(taskId=step.task_id, taskRunId=run_id, attemptNumber=0)
+        return entry
+
+    def _write_logs(self, execution: Execution) -> None:
+        for level, message in execution.script.logs:
+            execution.logs.append(self._log(execution, level, message))
+        for step, run_id in execution.runs:
+            for level, message in step.logs:
+                execution.logs.append(self._log(execution, level, message, step, run_id))
+
+    def _task_run_json(self, execution: Execution, step: TaskStep, run_id: str, state: str) -> dict:
+        created = execution.history[0][1]
+        history = [("CREATED", created)]
+        if state != "CREATED":
+            history.append(("RUNNING", created + timedelta(seconds=0.5)))
+        if state in TERMINAL:
+            history.append((state, execution.history[-1][1]))
+        parent_ids = {s.task_id: rid for s, rid in execution.runs}
+        doc = {
+            "tenantId": execution.tenant, "id": run_id, "executionId": execution.id,
+            "namespace": execution.namespace, "flowId": execution.flow_id, "taskId": step.task_id,
+            "attempts": [{"state": _state_json(history, state)}],
+            "outputs": step.outputs if state in TERMINAL else None,
+            "state": _state_json(history, state),
+        }
+        if step.parent is not None:
+            doc["parentTaskRunId"] = parent_ids.get(step.parent)
+        if step.value is not None:
+            doc["value"] = step.value
+        return doc
+
+    def execution_json(self, execution: Execution) -> dict:
+        current = execution.current
+        runs = []
+        if current == "RUNNING" and execution.runs:
+            step, run_id = execution.runs[0]
+            runs.append(self._task_run_json(execution, step, run_id, "RUNNING"))
+        elif current in TERMINAL:
+            runs = [self._task_run_json(execution, step, run_id, step.state) for step, run_id in execution.runs]
+        doc = {
+            "id": execution.id, "namespace": execution.namespace, "flowId": execution.flow_id,
+            "flowRevision": execution.revision, "tenantId": execution.tenant, "taskRunList": runs,
+            "inputs": execution.inputs, "labels": [], "state": _state_json(execution.history, current),
+            "deleted": False, "metadata": {"attemptNumber": 1, "originalCreatedDate": _iso(execution.history[0][1])},
+        }
+        if current in TERMINAL and execution.script.outputs is not None:
+            doc["outputs"] = execution.script.outputs
+        if execution.trigger is not None:
+            doc["trigger"] = execution.trigger
+        return doc
