@@ -375,3 +375,9 @@ def test_iam_resources_keep_their_names(gcp_run, guide_run):
         "service-account", "service-account-key", "project-bigquery-admin", "project-storage-admin",
         "project-pubsub-subscriber", "project-pubsub-viewer",
     }
+
+
+def test_event_resources_keep_their_names(gcp_run):
+    # Renaming the notification or the topic replaces it: uploads in between publish nothing.
+    names = {r.name for r in gcp_run.resources if r.parent_type == "kestra-gcp:infra:UploadEvents"}
+    assert names == {"topic", "subscription", "gcs-agent-publisher", "upload-notification"}
