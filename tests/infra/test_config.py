@@ -246,3 +246,28 @@ def test_username_error_says_it_is_kestras_rule():
 ])
 def test_kestra_password_length_and_lines(password, ok):
     assert (basic_auth_password_problem(password) is None) is ok
+
+
+# Cloud Storage naming: names with dots are dot-separated components of 1 to 63 characters each.
+@pytest.mark.parametrize("name", ["a..b", "data." + "x" * 64 + ".example.com"])
+def test_bucket_name_components_are_checked_one_by_one(name):
+    assert bucket_name_problem(name) == "each dot-separated part must be 1 to 63 characters"
+
+
+@pytest.mark.parametrize("port, accepted", [("65535", True), ("65536", False), ("1", True), ("0", False)])
+def test_ui_port_is_a_tcp_port(port, accepted):
+    config = {"kestra-gcp:uiPort": port, "kestra-gcp:managementPort": "8081" if port != "8081" else "8082"}
+    if accepted:
+        assert _load(config).docker.ui_port == int(port)
+    else:
+        assert f"kestra-gcp:uiPort: {port} is outside 1..65535" in _config_error(config)
+
+
+def test_config_errors_read_one_line_per_bad_key():
+    # README: "Invalid values stop `pulumi preview` ... with one line per bad key."
+    message = _config_error({"gcp:project": "acme-data-123", "kestra-gcp:iamMode": "x", "kestra-gcp:bucketName": "A"})
+    lines = message.splitlines()
+    assert lines[0] == "invalid stack configuration:"
+    assert len(lines) == 3
+    assert {line.split(":")[0] + ":" + line.split(":")[1] for line in lines[1:]} == {
+        "  - kestra-gcp:iamMode", "  - kestra-gcp:bucketName"}
