@@ -68,12 +68,15 @@ def test_gcp_flows_are_recognised(tree):
 @pytest.mark.parametrize(
     "rel, text, fragment",
     [
-        ("dev.testing/other.yaml", FLOW.format(id="hello", ns="dev.testing"), "must equal the file name 'other'"),
-        ("dev.testing/hello.yaml", FLOW.format(id="hello", ns="prod"), "must equal the folder 'dev.testing'"),
+        # The message shows what the file says and what it must say.
+        ("dev.testing/other.yaml", FLOW.format(id="hello", ns="dev.testing"),
+         "flows/dev.testing/other.yaml: id 'hello' must equal the file name 'other'"),
+        ("dev.testing/hello.yaml", FLOW.format(id="hello", ns="prod"),
+         "flows/dev.testing/hello.yaml: namespace 'prod' must equal the folder 'dev.testing'"),
         ("dev.testing/broken.yaml", "id: broken\n  bad: [", "not valid YAML"),
         ("dev.testing/list.yaml", "- a\n- b\n", "YAML mapping"),
         ("Dev Testing/x.yaml", FLOW.format(id="x", ns="Dev Testing"), "not a Kestra namespace name"),
-        ("dev.testing/dashboards/a.yaml", "id: b\n", "must equal the file name 'a'"),
+        ("dev.testing/dashboards/a.yaml", "id: b\n", "flows/dev.testing/dashboards/a.yaml: id 'b' must equal the file name 'a'"),
     ],
 )
 def test_undeployable_files_are_named(tmp_path, rel, text, fragment):
@@ -179,3 +182,20 @@ def test_subflow_references_are_collected(tmp_path):
         """)
     (flow,) = discover(tmp_path / "flows").flows
     assert flow.subflows == (("a", "alert"), ("b", "child"))
+
+
+def test_namespace_files_know_where_they_come_from(tree):
+    # The provider names this origin in every error about the file (Kestra refusing it, drift).
+    origins = {f.path: f.origin for f in discover(tree).files}
+    assert origins == {"/pom.xml": "flows/dev.testing/files/pom.xml",
+                       "/scripts/run.py": "flows/dev.testing/files/scripts/run.py"}
+
+
+def test_preflight_refuses_a_demo_schedule_it_cannot_switch(tree):
+    # demoScheduleEnabled with no gcp.ecommerce/debug_demo flow stops the program in the config
+    # phase, before any resource is declared.
+    from infra.deployment import preflight
+
+    assert preflight(tree, include_gcp=True, demo_schedule_enabled=False).namespaces == ["dev.testing", "gcp.ecommerce"]
+    with pytest.raises(FlowsTreeError, match=r"^demoScheduleEnabled is true but flows/gcp.ecommerce/debug_demo.yaml is not deployed$"):
+        preflight(tree, include_gcp=True, demo_schedule_enabled=True)
