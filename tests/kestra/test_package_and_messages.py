@@ -94,3 +94,22 @@ def test_a_phase_failure_without_details_still_says_so():
 
     assert str(PhaseFailed([])) == "phase failed"
     assert str(PhaseFailed(["task load failed", "last log line"])) == "task load failed"
+
+
+def test_validate_reports_a_bad_url_as_a_config_error(tmp_path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    out = io.StringIO()
+    code = validate.main([str(flows)], environ={"KESTRA_URL": "kestra.internal:8080", "KESTRA_PASSWORD": "x"}, out=out)
+    assert code == validate.EXIT_CONFIG
+    assert out.getvalue() == "error: Kestra URL must start with http:// or https://, got 'kestra.internal:8080'\n"
+
+
+def test_a_deadline_spent_before_any_answer_is_reported_as_unavailable():
+    # Connection refused with the deadline already used up: the client's own error naming the
+    # deadline and the cause, not an internal AttributeError about a missing response.
+    from kestra.client import KestraClient, KestraUnavailable
+
+    client = KestraClient(f"http://127.0.0.1:{_closed_port()}", "admin@kestra.io", "Abcdefg12", deadline=0.0001)
+    with pytest.raises(KestraUnavailable, match=r"gave no answer within the 0.0001 s deadline: NewConnectionError"):
+        client.get_flow("dev.testing", "hello")
