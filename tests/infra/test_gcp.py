@@ -381,3 +381,22 @@ def test_event_resources_keep_their_names(gcp_run):
     # Renaming the notification or the topic replaces it: uploads in between publish nothing.
     names = {r.name for r in gcp_run.resources if r.parent_type == "kestra-gcp:infra:UploadEvents"}
     assert names == {"topic", "subscription", "gcs-agent-publisher", "upload-notification"}
+
+
+@pytest.mark.parametrize("resource_type, component", [
+    ("gcp:projects/service:Service", "ProjectServices"),
+    ("gcp:storage/bucket:Bucket", "Storage"),
+    ("gcp:storage/bucketObject:BucketObject", "Storage"),
+    ("gcp:bigquery/dataset:Dataset", "BigQueryDatasets"),
+    ("gcp:pubsub/topic:Topic", "UploadEvents"),
+    ("gcp:pubsub/subscription:Subscription", "UploadEvents"),
+    ("gcp:storage/notification:Notification", "UploadEvents"),
+    ("gcp:serviceaccount/account:Account", "KestraIdentity"),
+    ("gcp:serviceaccount/key:Key", "KestraIdentity"),
+    ("gcp:bigquery/datasetIamMember:DatasetIamMember", "KestraIdentity"),
+])
+def test_component_types_are_stable_because_every_child_urn_contains_them(gcp_run, resource_type, component):
+    # A child's URN embeds its parent's type: renaming a component type makes `up` replace all
+    # of its children — the datasets with their tables, the bucket with its objects.
+    for r in gcp_run.of_type(resource_type):
+        assert r.parent_type == f"kestra-gcp:infra:{component}", (r.name, r.parent_type)
