@@ -271,3 +271,26 @@ def test_config_errors_read_one_line_per_bad_key():
     assert len(lines) == 3
     assert {line.split(":")[0] + ":" + line.split(":")[1] for line in lines[1:]} == {
         "  - kestra-gcp:iamMode", "  - kestra-gcp:bucketName"}
+
+
+def test_all_interfaces_still_gives_a_browser_url_on_localhost():
+    # README: kestraPublicUrl defaults to http://localhost:<uiPort>; 0.0.0.0 is not an address a
+    # browser can open.
+    assert _load({"kestra-gcp:hostAddress": "0.0.0.0"}).docker.public_url == "http://localhost:8080"
+    assert _load({"kestra-gcp:hostAddress": "192.168.1.20"}).docker.public_url == "http://192.168.1.20:8080"
+
+
+def test_gcp_profile_may_switch_on_a_demo_schedule_whose_flow_uses_gcp(tmp_path):
+    # The config phase checks the tree as the profile deploys it: in the GCP profile a demo flow
+    # that calls GCP is deployed, so its schedule can be switched on.
+    demo = tmp_path / "gcp.ecommerce" / "debug_demo.yaml"
+    demo.parent.mkdir()
+    demo.write_text(
+        "id: debug_demo\nnamespace: gcp.ecommerce\ntasks:\n"
+        "  - id: up\n    type: io.kestra.plugin.gcp.gcs.Upload\n"
+        "triggers:\n  - id: every_10_minutes\n    type: io.kestra.plugin.core.trigger.Schedule\n"
+        "    cron: \"*/10 * * * *\"\n    disabled: true\n")
+    cfg = _load({**GOOD, "kestra-gcp:flowsDir": str(tmp_path), "kestra-gcp:demoScheduleEnabled": "true"})
+    assert cfg.flows.demo_schedule_enabled is True
+    message = _config_error({"kestra-gcp:flowsDir": str(tmp_path), "kestra-gcp:demoScheduleEnabled": "true"})
+    assert "demoScheduleEnabled is true but" in message

@@ -74,6 +74,8 @@ def test_gcp_flows_are_recognised(tree):
         ("dev.testing/hello.yaml", FLOW.format(id="hello", ns="prod"),
          "flows/dev.testing/hello.yaml: namespace 'prod' must equal the folder 'dev.testing'"),
         ("dev.testing/broken.yaml", "id: broken\n  bad: [", "not valid YAML"),
+        ("dev.testing/hello.yml", FLOW.format(id="hello", ns="dev.testing"),
+         "flows/dev.testing/hello.yml: flow files end in .yaml (rename it)"),
         ("dev.testing/list.yaml", "- a\n- b\n", "YAML mapping"),
         ("Dev Testing/x.yaml", FLOW.format(id="x", ns="Dev Testing"), "not a Kestra namespace name"),
         ("dev.testing/dashboards/a.yaml", "id: b\n", "flows/dev.testing/dashboards/a.yaml: id 'b' must equal the file name 'a'"),

@@ -423,3 +423,18 @@ def test_postgres_healthcheck_timing_allows_a_slow_first_init(local_run):
 def test_kestra_healthcheck_tolerates_a_minute_of_failures_once_started(local_run):
     check = container(local_run, "kestra").inputs["healthcheck"]
     assert (check["interval"], check["timeout"], check["retries"]) == ("10s", "5s", 6)
+
+
+def test_containers_talk_over_a_private_bridge_network(local_run):
+    # Postgres has no published port: Kestra reaches it by alias on this user-defined bridge.
+    network = local_run.one("docker:index/network:Network")
+    assert network.inputs["driver"] == "bridge"
+    for suffix in ("postgres", "kestra"):
+        assert container(local_run, suffix).inputs["networksAdvanced"][0]["name"] == network.inputs["name"]
+
+
+def test_container_environments_stay_secret_when_read_back(local_run):
+    # envs hold the Postgres and Kestra passwords; marked secret outputs, they stay encrypted in
+    # state also when `pulumi refresh` reads them back from Docker.
+    for suffix in ("postgres", "kestra"):
+        assert container(local_run, suffix).additional_secret_outputs == ["envs"], suffix
