@@ -113,3 +113,35 @@ def test_a_deadline_spent_before_any_answer_is_reported_as_unavailable():
     client = KestraClient(f"http://127.0.0.1:{_closed_port()}", "admin@kestra.io", "Abcdefg12", deadline=0.0001)
     with pytest.raises(KestraUnavailable, match=r"gave no answer within the 0.0001 s deadline: NewConnectionError"):
         client.get_flow("dev.testing", "hello")
+
+
+def test_a_refused_flow_creation_names_the_flow_in_the_error(standin):
+    from kestra.client import KestraApiError, KestraClient
+    from tests.kestra.conftest import flow_source
+
+    with KestraClient(standin.url, standin.username, standin.password, deadline=3) as client:
+        client.create_flow(flow_source())
+        with pytest.raises(KestraApiError) as info:
+            client.create_flow(flow_source())
+    assert info.value.obj == "flow"
+    assert str(info.value).startswith("flow: ")
+
+
+def test_a_secret_given_as_base64_must_be_base64():
+    # A key pasted with a stray character would reach flows as garbage; refused naming the secret.
+    from kestra.config import secret_env
+
+    with pytest.raises(ValueError, match="GCP_SERVICE_ACCOUNT: is not valid base64"):
+        secret_env(base64_encoded={"GCP_SERVICE_ACCOUNT": "eyJhIjogMX0=!"})
+    assert secret_env(base64_encoded={"GCP_SERVICE_ACCOUNT": "eyJhIjogMX0="}) == ["SECRET_GCP_SERVICE_ACCOUNT=eyJhIjogMX0="]
+
+
+def test_a_bad_postgres_port_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="postgres_port: must be a port number"):
+        validate_settings(_settings(postgres_port=0))
+
+
+def test_validate_usage_names_the_command_to_type(capsys):
+    with pytest.raises(SystemExit):
+        validate.main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m kestra.validate ")
