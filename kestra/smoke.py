@@ -4,8 +4,9 @@
 
 Reads the stack outputs (``kestraUrl``, ``kestraUsername``, ``kestraPassword``) from FILE, from
 stdin with ``-``, or by running ``pulumi stack output --json --show-secrets``; triggers the flow
-(``dev.testing`` / ``gcs_connection_test`` by default); polls the execution until it reaches a
-terminal state or the timeout. Exit status: 0 on SUCCESS; 1 when the execution ended otherwise
+(by default ``dev.testing/gcs_connection_test``, which proves Kestra reaches GCP, or, when the
+``profile`` output is ``local``, ``dev.testing/python_multi_step``, which needs no cloud); polls the
+execution until it reaches a terminal state or the timeout. Exit status: 0 on SUCCESS; 1 when the execution ended otherwise
 (state, failing tasks and their ERROR log lines are printed); 2 for unusable stack outputs;
 3 when Kestra answered with an error or could not be reached; 4 on timeout. The password is never
 printed. It triggers exactly one execution per run and does not clean it up.
@@ -26,6 +27,10 @@ TERMINAL_STATES = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPP
 REQUIRED_OUTPUTS = ("kestraUrl", "kestraUsername", "kestraPassword")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_API, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+# The flow run when none is named, by the stack's `profile` output: the local profile deploys no
+# flow that needs GCP, so gcs_connection_test is not there.
+DEFAULT_FLOWS = {"gcp": ("dev.testing", "gcs_connection_test"), "local": ("dev.testing", "python_multi_step")}
 
 
 class SmokeError(Exception):
@@ -128,8 +133,8 @@ def run(
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kestra.smoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack-output", metavar="FILE|-", help="stack outputs JSON (default: ask the pulumi CLI)")
-    parser.add_argument("--namespace", default="dev.testing")
-    parser.add_argument("--flow-id", default="gcs_connection_test")
+    parser.add_argument("--namespace", help="default: dev.testing")
+    parser.add_argument("--flow-id", help="default: gcs_connection_test, or python_multi_step when the profile output is local")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the execution")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
     args = parser.parse_args(argv)
@@ -138,7 +143,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SmokeError as exc:
         print(f"error: {exc}", file=sys.stdout)
         return exc.code
-    return run(outputs, args.namespace, args.flow_id, args.timeout, args.interval)
+    namespace, flow_id = default_flow(outputs)
+    return run(outputs, args.namespace or namespace, args.flow_id or flow_id, args.timeout, args.interval)
+
+
+def default_flow(outputs: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, flow id) of the flow to run when none is named: by the `profile` output."""
+    return DEFAULT_FLOWS["local"] if outputs.get("profile") == "local" else DEFAULT_FLOWS["gcp"]
 
 
 if __name__ == "__main__":
