@@ -50,8 +50,11 @@ _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _OBJECT_ROLES = ("roles/storage.objectAdmin", "roles/storage.objectUser")
 
 
-class ConfigError(ValueError):
-    """Raised with one line per invalid key; the message names each key."""
+class ConfigError(pulumi.RunError, ValueError):
+    """Raised with one line per invalid key; the message names each key.
+
+    A `pulumi.RunError`, so the CLI shows just this message (no Python traceback) and stops.
+    """
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -172,6 +175,7 @@ class _Reader:
         return number
 
     def mapping(self, key: str) -> dict:
+        """A key declared `type: object`: the CLI hands its value to the program as JSON text."""
         import json
 
         value = self.raw(key)
@@ -182,7 +186,9 @@ class _Reader:
         except ValueError:
             parsed = None
         if not isinstance(parsed, dict):
-            self.problems.append(f"{self.name(key)}: expected a map of strings")
+            self.problems.append(
+                f"{self.name(key)}: expected a map, e.g. `pulumi config set --path {key}.team data`"
+            )
             return {}
         return {str(k): str(v) for k, v in parsed.items()}
 
