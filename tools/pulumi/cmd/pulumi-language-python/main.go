@@ -470,12 +470,11 @@ func (h *pythonHost) InstallDependencies(
 		return err
 	}
 	defer closer.Close()
-	fmt.Fprintln(stdout, "Installing dependencies...")
+	// The CLI prints its own "Installing…" / "Finished installing dependencies" around this.
 	if err := tc.InstallDependencies(server.Context(), req.GetInfo().GetProgramDirectory(),
 		req.GetUseLanguageVersionTools(), true, stdout, stderr); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "Finished installing dependencies")
 	return closer.Close()
 }
 
