@@ -6,6 +6,7 @@ stop exactly there â€” after the CLI validated the config and the program ran â€
 """
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,11 @@ PROGRAM_CONFIG_ERROR = "invalid stack configuration"
 
 def _missing_plugin(output: str) -> set[str]:
     return set(re.findall(r"no resource plugin 'pulumi-resource-([a-z]+)' found", output))
+
+
+def _downloaded_plugins(project) -> list[str]:
+    """Plugins the CLI put into PULUMI_HOME: there must be none (automatic acquisition is off)."""
+    return sorted(p.name for p in (Path(project.env["PULUMI_HOME"]) / "plugins").glob("*"))
 
 
 def _assert_config_accepted(run):
@@ -32,6 +38,7 @@ def test_readme_stack_file_gcp_profile_stops_only_at_the_missing_gcp_plugin(engi
     assert run.returncode != 0
     _assert_config_accepted(run)
     assert _missing_plugin(run.output) == {"gcp"}, run.output
+    assert _downloaded_plugins(engine_project) == []
 
 
 def test_readme_stack_file_local_profile_stops_only_at_missing_docker_or_random_plugin(engine_project):
@@ -42,6 +49,7 @@ def test_readme_stack_file_local_profile_stops_only_at_missing_docker_or_random_
     _assert_config_accepted(run)
     missing = _missing_plugin(run.output)
     assert missing and missing <= {"docker", "random"}, run.output
+    assert _downloaded_plugins(engine_project) == []
 
 
 def test_readme_stack_file_gcp_profile_with_external_kestra_stops_only_at_the_gcp_plugin(
