@@ -122,6 +122,9 @@ class StackConfig:
     gemini_api_key: Optional[pulumi.Output]
     gemini_model: str
     flows: FlowSettings
+    # keepData: retain data on destroy (GCP: bucket, objects, datasets; Kestra: KV entries and
+    # namespace files). Applies from the next `pulumi up`: destroy uses the options in state.
+    keep_data: bool = False
 
     @property
     def uses_gcp(self) -> bool:
@@ -258,7 +261,8 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
     project = r.text("gcp:project")
     if profile == "auto":
         profile = "gcp" if project else "local"
-    gcp = _read_gcp(r, project) if profile == "gcp" else None
+    keep_data = r.boolean("keepData", False)
+    gcp = _read_gcp(r, project, keep_data) if profile == "gcp" else None
 
     external_url = r.text("kestraUrl")
     if external_url and (problem := _http_url_problem(external_url)):
@@ -294,6 +298,7 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         gemini_api_key=r.secret("geminiApiKey"),
         gemini_model=r.text("geminiModel", "gemini-2.5-flash"),
         flows=flows,
+        keep_data=keep_data,
     )
     if r.problems:
         raise ConfigError(r.problems)
@@ -304,7 +309,7 @@ def _postgres_password_problem(password: str) -> Optional[str]:
     return "must be at least 12 characters" if len(password) < 12 else None
 
 
-def _read_gcp(r: _Reader, project: Optional[str]) -> Optional[GcpSettings]:
+def _read_gcp(r: _Reader, project: Optional[str], keep_data: bool) -> Optional[GcpSettings]:
     if not project:
         r.problems.append(
             "gcp:project: required for the gcp profile — run `pulumi config set gcp:project <id>` "
@@ -346,7 +351,7 @@ def _read_gcp(r: _Reader, project: Optional[str]) -> Optional[GcpSettings]:
         bucket_name=bucket_name,
         iam_mode=r.choice("iamMode", IAM_MODES, "least-privilege"),
         bucket_object_role=object_role,
-        keep_data=r.boolean("keepData", False),
+        keep_data=keep_data,
         labels=labels,
     )
 
