@@ -5,6 +5,7 @@ Each test prints the engine's wall time and the requests it made (`-s` shows the
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from base64 import b64encode
 
@@ -24,6 +25,12 @@ def cost(label: str, run, stats: dict) -> str:
     line = f"{label}: {run.seconds:.1f} s wall, {stats['requests']} requests {json.dumps(stats['by_method'], sort_keys=True)}"
     print(f"\n[engine cost] {line}")
     return line
+
+
+def summary(run) -> dict:
+    """The "Resources:" counts a command printed, e.g. {"created": 2, "deleted": 2, "unchanged": 25}."""
+    tail = run.output.rsplit("Resources:", 1)[-1]
+    return {verb: int(n) for n, verb in re.findall(r"^\s*[-+~]?\s*(\d+) (created|updated|deleted|unchanged)\b", tail, re.M)}
 
 
 def state(standin) -> dict:
@@ -86,13 +93,13 @@ def test_a_flow_edited_in_kestra_shows_as_drift_after_refresh_and_up_restores_it
     # Before refresh the state still holds our version: preview sees nothing (diffs are offline).
     external_project.pulumi("preview", "--expect-no-changes")
     refresh = external_project.pulumi("refresh", "--yes")
-    assert "1 updated" in refresh.output, refresh.output
+    assert summary(refresh).get("updated") == 1, refresh.output
     drift = external_project.pulumi("preview", "--expect-no-changes", "--diff", check=False)
     assert drift.returncode != 0, drift.output
-    assert f"{namespace}/{flow_id}" in drift.output and "1 to update" in drift.output, drift.output
+    assert f"{namespace}/{flow_id}" in drift.output and re.search(r"\b1 to update", drift.output), drift.output
 
     up = external_project.pulumi(*UP)
-    assert "1 updated" in up.output, up.output
+    assert summary(up).get("updated") == 1, up.output
     assert state(kestra_standin)["flows"][(namespace, flow_id)] == original
     external_project.pulumi("preview", "--expect-no-changes")
 
@@ -105,7 +112,7 @@ def test_deleting_a_flow_file_or_namespace_file_deletes_its_object_only(external
     (flows_dir / "dev.testing" / "files" / "maven" / "pom.xml").unlink()
 
     up = external_project.pulumi(*UP)
-    assert "2 deleted" in up.output, up.output
+    assert summary(up).get("deleted") == 2 and "created" not in summary(up), up.output
     after = state(kestra_standin)
     assert set(before["flows"]) - set(after["flows"]) == {("dev.testing", "python_inline_pandas")}
     assert set(before["files"]) - set(after["files"]) == {("dev.testing", "/maven/pom.xml")}
@@ -123,15 +130,22 @@ def test_renaming_files_keeps_their_objects_under_the_new_names(external_project
     (ns_dir / "java_hello.yaml").write_text(new_source)
     old_flow.unlink()
     (ns_dir / "files" / "java" / "DataProcessor.java").rename(ns_dir / "files" / "java" / "Processor.java")
+    # Dashboards belong to no namespace: moving one to another namespace folder changes nothing.
+    flows_dir = external_project.dir / "flows"
+    (ns_dir / "dashboards").mkdir()
+    [dashboard] = (flows_dir / "gcp.ecommerce" / "dashboards").glob("*.yaml")
+    dashboard.rename(ns_dir / "dashboards" / dashboard.name)
 
     up = external_project.pulumi(*UP)
-    assert "2 created" in up.output and "2 deleted" in up.output, up.output
+    changed = {verb: n for verb, n in summary(up).items() if verb != "unchanged"}
+    assert changed == {"created": 2, "deleted": 2}, up.output  # the moved dashboard is untouched
     after = state(kestra_standin)
     assert after["flows"][("dev.testing", "java_hello")] == new_source
     assert ("dev.testing", "java_hello_world") not in after["flows"]
     assert after["files"][("dev.testing", "/java/Processor.java")] == before["files"][("dev.testing", "/java/DataProcessor.java")]
     assert ("dev.testing", "/java/DataProcessor.java") not in after["files"]
     assert len(after["flows"]) == len(before["flows"]) and len(after["files"]) == len(before["files"])
+    assert after["dashboards"] == before["dashboards"]
     external_project.pulumi("preview", "--expect-no-changes")
 
 
