@@ -55,3 +55,17 @@ def test_the_readme_smoke_command_passes_against_the_standin(external_project, k
                           input=outputs, cwd=external_project.dir, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "succeeded" in done.stdout
+
+
+def test_a_failing_preview_fails_the_step_and_its_comment_says_why(engine_project, kestra_standin, tmp_path):
+    (engine_project.dir / "scripts").mkdir()
+    shutil.copy2(REPO_ROOT / "scripts" / "ci-stack", engine_project.dir / "scripts" / "ci-stack")
+    plan = tmp_path / "plan.md"
+    env = {**engine_project.env, "PULUMI_STACK": engine_project.stack, "KESTRA_URL": "kestra.example:8080",
+           "KESTRA_PASSWORD": kestra_standin.password, "CI_STACK_PLAN": str(plan), "CI_STACK_INSTALL": "false"}
+    done = subprocess.run(["scripts/ci-stack", "preview"], cwd=engine_project.dir, env=env, capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode != 0
+    comment = plan.read_text()
+    assert comment.startswith(f"### `pulumi preview` of stack `{engine_project.stack}` (failed, exit ")
+    assert "kestra-gcp:kestraUrl: must be an http(s) URL" in comment, comment
