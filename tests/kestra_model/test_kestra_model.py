@@ -33,6 +33,7 @@ BROKEN_VALIDATION = {
     "missing_required.yaml": ("constraints", "hello.message: must not be null"),
     "unknown_type.yaml": ("constraints", "Invalid type: io.kestra.plugin.core.log.Logg"),
     "deprecated_property.yaml": ("deprecationPaths", "inputs[0]"),
+    "missing_subflow.yaml": ("warnings", "The subflow 'no_such_flow' not found in namespace 'kestra_model.broken'."),
     "masked_plugin_core_property.yaml": ("constraints", 'Unrecognized field "maxDurations"'),
     "dashboard_misspelt_property.yaml": ("constraints", 'Unrecognized field "titel" (class io.kestra.core.models.dashboards.Dashboard)'),
     "broken_dashboard.yaml": ("constraints", "Illegal dashboard source"),
