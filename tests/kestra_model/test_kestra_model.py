@@ -175,3 +175,26 @@ def test_debug_demo_stops_at_failure_gate_when_fail_is_true(kestra_report):
     gate = next(t for t in yaml.safe_load(DEBUG_DEMO.read_text(encoding="utf-8"))["tasks"] if t["id"] == "failure_gate")
     errors = [log["message"] for log in result["logs"] if log["level"] == "ERROR" and log["taskId"] == "failure_gate"]
     assert gate["errorMessage"] in errors
+
+
+# --------------------------------------------------------------------------------------------
+# The harness's own plumbing
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("release,major", [
+    ('JAVA_VERSION="25.0.1"', 25), ('JAVA_VERSION="21"', 21), ('JAVA_VERSION="17.0.13"', 17),
+    ('JAVA_VERSION="1.8.0_412"', 8), ("IMPLEMENTOR=x", 0),
+])
+def test_java_major_reads_the_jdk_release_file(tmp_path, release, major):
+    (tmp_path / "release").write_text(release + "\n", encoding="utf-8")
+    assert kestra_run.java_major(tmp_path) == major
+
+
+def test_find_jdk_ignores_a_java_home_older_than_21(tmp_path, monkeypatch):
+    old = tmp_path / "jdk17"
+    (old / "bin").mkdir(parents=True)
+    (old / "bin" / "javac").touch()
+    (old / "release").write_text('JAVA_VERSION="17.0.13"\n', encoding="utf-8")
+    monkeypatch.setenv("KESTRA_MODEL_JAVA_HOME", str(old))
+    monkeypatch.setenv("JAVA_HOME", str(old))
+    assert kestra_run.find_jdk() != old
