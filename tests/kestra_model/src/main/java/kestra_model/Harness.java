@@ -70,6 +70,8 @@ public final class Harness {
         properties.put("kestra.queues.max-poll-interval", "100ms");
         properties.put("kestra.queues.poll-switch-interval", "5s");
         properties.put("kestra.server.liveness.enabled", "false");
+        // Only 127.0.0.1 may be reached from here: never the usage report (off unless set, and kept off).
+        properties.put("kestra.anonymous-usage-report.enabled", "false");
         properties.put("kestra.tasks.tmp-dir.path", args[2] + "/tmp");
 
         ObjectNode report = JSON.createObjectNode();
