@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.flows.conftest import DASHBOARDS, FLOWS, load_allowlist
+from tests.flows.flow_walk import iter_tasks
 from tests.kestra_model import kestra_run
 from tests.kestra_model.kestra_run import Execution
 from tests.support.tiers import require
@@ -198,3 +199,22 @@ def test_find_jdk_ignores_a_java_home_older_than_21(tmp_path, monkeypatch):
     monkeypatch.setenv("KESTRA_MODEL_JAVA_HOME", str(old))
     monkeypatch.setenv("JAVA_HOME", str(old))
     assert kestra_run.find_jdk() != old
+
+
+def test_every_flow_the_embedded_kestra_can_run_is_executed():
+    """A flow runs here when it and every flow it calls use only what this harness can load (no
+    unserved plugin, hence no GCP). Today that is debug_demo alone: parent_service is core-only
+    but its child aggregates with the DuckDB plugin. A new such flow must be added to EXECUTIONS."""
+    by_ref = {(s.doc.get("namespace"), s.doc.get("id")): s for s in FLOWS if s.doc}
+
+    def runnable(source, seen=()) -> bool:
+        if source.path in seen or any(g in source.text for g in kestra_run.UNSERVED_GROUPS):
+            return False
+        children = [(t.get("namespace"), t.get("flowId")) for _, t, _ in iter_tasks(source.doc)
+                    if t.get("type") in ("io.kestra.plugin.core.flow.Subflow", "io.kestra.plugin.core.flow.ForEachItem")]
+        return all(ref in by_ref and runnable(by_ref[ref], (*seen, source.path)) for ref in children)
+
+    can_run = {s.path for s in FLOWS if s.doc and runnable(s)}
+    executed = {e.path for e in EXECUTIONS}
+    assert can_run <= executed, sorted(str(p) for p in can_run - executed)
+    assert DEBUG_DEMO in can_run
