@@ -37,6 +37,10 @@ UNSERVED_GROUPS = (
 )
 
 
+# The report of this session's run, for the terminal summary (conftest.py).
+LAST_REPORT: dict = {}
+
+
 def java_major(java_home: Path) -> int:
     """Feature version from the JDK's `release` file (JAVA_VERSION="25.0.1" -> 25), 0 if unknown."""
     try:
