@@ -37,6 +37,10 @@ def test_ci_stack_preview_up_smoke_destroy(engine_project, kestra_standin, tmp_p
     assert config["kestra-gcp:kestraPassword"]["secret"] is True  # set from the environment, encrypted
     assert state(kestra_standin)["flows"] == {}  # a preview writes nothing
 
+    validated = ci_stack("validate")  # the workflow's step before up: the whole tree, nothing written
+    assert state(kestra_standin)["flows"] == {}
+    assert "problem" not in validated.stdout.lower()
+
     ci_stack("up")
     assert state(kestra_standin) == expected_local(engine_project.dir / "flows")
 
@@ -69,3 +73,19 @@ def test_a_failing_preview_fails_the_step_and_its_comment_says_why(engine_projec
     comment = plan.read_text()
     assert comment.startswith(f"### `pulumi preview` of stack `{engine_project.stack}` (failed, exit ")
     assert "kestra-gcp:kestraUrl: must be an http(s) URL" in comment, comment
+
+
+def test_validate_step_stops_a_bad_flow_before_up_naming_file_and_reason(engine_project, kestra_standin):
+    (engine_project.dir / "scripts").mkdir()
+    shutil.copy2(REPO_ROOT / "scripts" / "ci-stack", engine_project.dir / "scripts" / "ci-stack")
+    # A misspelt task type: Kestra's validator refuses it (the stand-in answers as /flows/validate does).
+    (engine_project.dir / "flows" / "dev.testing" / "broken.yaml").write_text(
+        "id: broken\nnamespace: dev.testing\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Lgo\n"
+        "    message: hi\n")
+    env = {**engine_project.env, "PULUMI_STACK": engine_project.stack, "KESTRA_URL": kestra_standin.url,
+           "KESTRA_PASSWORD": kestra_standin.password, "PYTHON": sys.executable, "CI_STACK_INSTALL": "false"}
+    done = subprocess.run(["scripts/ci-stack", "validate"], cwd=engine_project.dir, env=env, capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "dev.testing/broken.yaml" in done.stdout and "io.kestra.plugin.core.log.Lgo" in done.stdout
+    assert state(kestra_standin)["flows"] == {}
