@@ -119,6 +119,7 @@ flows = FlowsDeployment(
         ),
         include_gcp=config.gcp is not None,
         demo_schedule_enabled=config.flows.demo_schedule_enabled,
+        keep_data=config.keep_data,
         depends_on=kestra_ready + gcp_resources,
     ),
 )

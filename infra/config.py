@@ -53,8 +53,11 @@ _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _OBJECT_ROLES = ("roles/storage.objectAdmin", "roles/storage.objectUser")
 
 
-class ConfigError(ValueError):
-    """Raised with one line per invalid key; the message names each key."""
+class ConfigError(pulumi.RunError, ValueError):
+    """Raised with one line per invalid key; the message names each key.
+
+    A `pulumi.RunError`, so the CLI shows just this message (no Python traceback) and stops.
+    """
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -127,6 +130,9 @@ class StackConfig:
     gemini_api_key: Optional[pulumi.Output]
     gemini_model: str
     flows: FlowSettings
+    # keepData: retain data on destroy (GCP: bucket, objects, datasets; Kestra: KV entries and
+    # namespace files). Applies from the next `pulumi up`: destroy uses the options in state.
+    keep_data: bool = False
 
     @property
     def uses_gcp(self) -> bool:
@@ -180,6 +186,7 @@ class _Reader:
         return number
 
     def mapping(self, key: str) -> dict:
+        """A key declared `type: object`: the CLI hands its value to the program as JSON text."""
         import json
 
         value = self.raw(key)
@@ -190,7 +197,9 @@ class _Reader:
         except ValueError:
             parsed = None
         if not isinstance(parsed, dict):
-            self.problems.append(f"{self.name(key)}: expected a map of strings")
+            self.problems.append(
+                f"{self.name(key)}: expected a map, e.g. `pulumi config set --path {key}.team data`"
+            )
             return {}
         return {str(k): str(v) for k, v in parsed.items()}
 
@@ -260,7 +269,8 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
     project = r.text("gcp:project")
     if profile == "auto":
         profile = "gcp" if project else "local"
-    gcp = _read_gcp(r, project) if profile == "gcp" else None
+    keep_data = r.boolean("keepData", False)
+    gcp = _read_gcp(r, project, keep_data) if profile == "gcp" else None
 
     external_url = r.text("kestraUrl")
     if external_url and (problem := _http_url_problem(external_url)):
@@ -308,6 +318,7 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         gemini_api_key=r.secret("geminiApiKey"),
         gemini_model=r.text("geminiModel", "gemini-2.5-flash"),
         flows=flows,
+        keep_data=keep_data,
     )
     if r.problems:
         raise ConfigError(r.problems)
@@ -318,7 +329,7 @@ def _postgres_password_problem(password: str) -> Optional[str]:
     return "must be at least 12 characters" if len(password) < 12 else None
 
 
-def _read_gcp(r: _Reader, project: Optional[str]) -> Optional[GcpSettings]:
+def _read_gcp(r: _Reader, project: Optional[str], keep_data: bool) -> Optional[GcpSettings]:
     if not project:
         r.problems.append(
             "gcp:project: required for the gcp profile — run `pulumi config set gcp:project <id>` "
@@ -360,7 +371,7 @@ def _read_gcp(r: _Reader, project: Optional[str]) -> Optional[GcpSettings]:
         bucket_name=bucket_name,
         iam_mode=r.choice("iamMode", IAM_MODES, "least-privilege"),
         bucket_object_role=object_role,
-        keep_data=r.boolean("keepData", False),
+        keep_data=keep_data,
         labels=labels,
     )
 

@@ -244,6 +244,10 @@ class FlowsDeploymentArgs:
     kv_values: Mapping[str, pulumi.Input[Any]]
     include_gcp: bool
     demo_schedule_enabled: bool = False
+    # Retain KV entries and namespace files on destroy (config keepData): they are what Kestra
+    # stores for flows and users (the KV store, namespace storage), and the KV entries name the
+    # bucket and datasets keepData keeps. Flows and dashboards come back from flows/ anyway.
+    keep_data: bool = False
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     catalogue: Optional[Catalogue] = None  # the tree as the config phase read it (else read here)
 
@@ -267,6 +271,7 @@ class FlowsDeployment(pulumi.ComponentResource):
         self.skipped_flows = list(plan.skipped)
         namespaces = sorted({f.namespace for f in flows})
         ready = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        stored = pulumi.ResourceOptions.merge(ready, pulumi.ResourceOptions(retain_on_delete=args.keep_data))
 
         self.kv_entries: dict[str, KvEntry] = {}
         for namespace in namespaces:
@@ -277,7 +282,7 @@ class FlowsDeployment(pulumi.ComponentResource):
                     namespace=namespace,
                     key=key,
                     value=value,
-                    opts=ready,
+                    opts=stored,
                 )
         self.namespace_files: dict[str, NamespaceFile] = {}
         for spec in catalogue.files:
@@ -288,7 +293,7 @@ class FlowsDeployment(pulumi.ComponentResource):
                 path=spec.path,
                 content=spec.content,
                 origin=spec.origin,
-                opts=ready,
+                opts=stored,
             )
 
         by_key = {(f.namespace, f.flow_id): f for f in flows}

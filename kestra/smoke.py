@@ -5,8 +5,9 @@
 
 Reads the stack outputs (``kestraUrl``, ``kestraUsername``, ``kestraPassword``) from FILE, from
 stdin with ``-``, or by running ``pulumi stack output --json --show-secrets``; triggers the flow
-(``dev.testing`` / ``gcs_connection_test`` by default); polls the execution until it reaches a
-terminal state or the timeout.
+(by default ``dev.testing/gcs_connection_test``, which proves Kestra reaches GCP, or, when the
+``profile`` output is ``local``, ``dev.testing/python_multi_step``, which needs no cloud); polls the
+execution until it reaches a terminal state or the timeout.
 
 Exit status: 0 on SUCCESS, and on WARNING unless ``--fail-on-warning``; 1 when the execution ended
 otherwise (FAILED, KILLED, CANCELLED...: the state, the task runs that failed or were killed and
@@ -46,6 +47,10 @@ REQUIRED_OUTPUTS = ("kestraUrl", "kestraUsername", "kestraPassword")
 UNKNOWN_OUTPUT = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_API, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+# The flow run when none is named, by the stack's `profile` output: the local profile deploys no
+# flow that needs GCP, so gcs_connection_test is not there.
+DEFAULT_FLOWS = {"gcp": ("dev.testing", "gcs_connection_test"), "local": ("dev.testing", "python_multi_step")}
 
 
 class SmokeError(Exception):
@@ -192,8 +197,8 @@ def run(
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kestra.smoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack-output", metavar="FILE|-", help="stack outputs JSON (default: ask the pulumi CLI)")
-    parser.add_argument("--namespace", default="dev.testing")
-    parser.add_argument("--flow-id", default="gcs_connection_test")
+    parser.add_argument("--namespace", help="default: dev.testing")
+    parser.add_argument("--flow-id", help="default: gcs_connection_test, or python_multi_step when the profile output is local")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the execution")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
     parser.add_argument(
@@ -205,9 +210,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SmokeError as exc:
         print(f"error: {exc}", file=sys.stdout)
         return exc.code
+    namespace, flow_id = default_flow(outputs)
     return run(
-        outputs, args.namespace, args.flow_id, args.timeout, args.interval, fail_on_warning=args.fail_on_warning
+        outputs, args.namespace or namespace, args.flow_id or flow_id, args.timeout, args.interval,
+        fail_on_warning=args.fail_on_warning,
     )
+
+
+def default_flow(outputs: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, flow id) of the flow to run when none is named: by the `profile` output."""
+    return DEFAULT_FLOWS["local"] if outputs.get("profile") == "local" else DEFAULT_FLOWS["gcp"]
 
 
 if __name__ == "__main__":

@@ -318,12 +318,18 @@ def check_type(value: str, is_default: bool, allowed: dict[str, str]) -> bool:
     return is_default and PACKAGE_RE.match(value) is not None and any(t.startswith(value + ".") for t in allowed)
 
 
+# Core types are Kestra 1.1.7's to judge: the kestra_model tier parses every flow and dashboard with
+# Kestra's own parser, which rejects an unknown core type ("Invalid type: ..."). The allowlist
+# covers only the plugins whose jars that tier cannot load.
+KESTRA_CHECKED_PREFIX = "io.kestra.plugin.core."
+
+
 def test_plugin_types_are_allowlisted(yaml_file: Source, allowlist):
     doc = require_parsed(yaml_file)
     unknown = [
         f"{yaml_file.rel}: {path} = {value!r}"
         for path, value, is_default in type_usages(doc, yaml_file.kind)
-        if not check_type(value, is_default, allowlist)
+        if not value.startswith(KESTRA_CHECKED_PREFIX) and not check_type(value, is_default, allowlist)
     ]
     assert not unknown, (
         "plugin types not on tests/flows/plugin_types.txt (check them in the plugin sources and add "

@@ -1,5 +1,6 @@
 """Stack config: defaults, profiles, and errors that name the key before any resource exists."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,31 +119,75 @@ def _declared():
     return yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]
 
 
-def test_pulumi_yaml_declares_exactly_the_keys_the_program_reads(monkeypatch):
-    read = set()
-    real = config_module.get_config
+def _keys_the_program_reads(monkeypatch):
+    """(every own key the program reads, the own keys it reads as secrets), over both Kestra branches."""
+    read, secrets = set(), set()
+    real_get, real_secret = config_module.get_config, config_module._Reader.secret
 
-    def recording(key):
+    def recording_get(key):
         read.add(key)
-        return real(key)
+        return real_get(key)
 
-    monkeypatch.setattr(config_module, "get_config", recording)
+    def recording_secret(self, key, *args, **kwargs):
+        secrets.add(key)
+        return real_secret(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(config_module, "get_config", recording_get)
+    monkeypatch.setattr(config_module._Reader, "secret", recording_secret)
     _load({**GOOD, "kestra-gcp:kestraUrl": "https://k.example.com", "kestra-gcp:kestraPassword": "Abcdefg12"},
           secret_keys=("kestra-gcp:kestraPassword",))
     _load(GOOD)  # the Docker branch
     own = {k.split(":", 1)[1] for k in read if k.startswith("kestra-gcp:")}
-    assert own == set(_declared())
+    return own, {k.split(":")[-1] for k in secrets}
 
 
-def test_pulumi_yaml_defaults_match_the_code():
-    declared = _declared()
-    defaults = {f"kestra-gcp:{k}": str(v["default"]).lower() if isinstance(v["default"], bool) else str(v["default"])
-                for k, v in declared.items() if "default" in v}
-    assert _load({**GOOD, **defaults}) == _load(GOOD)
-    for key, spec in declared.items():
+def test_pulumi_yaml_declares_exactly_the_non_secret_keys_the_program_reads(monkeypatch):
+    own, secrets = _keys_the_program_reads(monkeypatch)
+    assert secrets == {"kestraPassword", "postgresPassword", "githubToken", "geminiApiKey"}
+    assert set(_declared()) == own - secrets
+
+
+def test_optional_secrets_are_documented_but_not_declared(monkeypatch):
+    # The CLI reports a declared secret without a value as missing and refuses one whose value
+    # comes from a plaintext default (pkg/workspace/config.go: mergeConfig, validateStackConfigValue),
+    # so optional secrets can only be documented: in Pulumi.yaml's comments and the README.
+    _, secrets = _keys_the_program_reads(monkeypatch)
+    pulumi_yaml = (REPO_ROOT / "Pulumi.yaml").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    for key in secrets:
+        assert key not in _declared(), f"Pulumi.yaml declares the secret {key}"
+        assert f"#   {key} " in pulumi_yaml, f"Pulumi.yaml's comments do not document the secret {key}"
+        assert f"`{key}` (secret)" in readme, f"README.md does not document the secret {key}"
+
+
+# How Pulumi.yaml's config types must look in YAML (the CLI's ValidateConfigValue).
+_YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "object": dict}
+
+
+def test_every_declared_key_passes_the_cli_with_no_value_set():
+    # The CLI's rule (pkg/workspace/config.go mergeConfig): a project key with neither `default`
+    # nor `value` is "missing" and stops every command; a default must have the declared type.
+    for key, spec in _declared().items():
         assert spec.get("description"), f"Pulumi.yaml: config {key} has no description"
-        if spec.get("secret"):
-            assert "default" not in spec, f"Pulumi.yaml: secret {key} must not have a default"
+        assert "default" in spec, f"Pulumi.yaml: optional config {key} has no default, so the CLI calls it missing"
+        assert not spec.get("secret"), f"Pulumi.yaml: secret {key} is declared"
+        assert isinstance(spec["default"], _YAML_TYPES[spec["type"]]), f"Pulumi.yaml: default of {key}"
+
+
+def _as_the_cli_passes_it(value):
+    # The program receives every value as text: Go's %v for scalars, JSON for objects
+    # (pkg/workspace/config.go createConfigValue).
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def test_pulumi_yaml_defaults_mean_the_same_as_no_value():
+    defaults = {f"kestra-gcp:{k}": _as_the_cli_passes_it(v["default"]) for k, v in _declared().items()}
+    assert _load({**GOOD, **defaults}) == _load(GOOD)
+    assert _load(defaults) == _load({})
 
 
 def test_example_stack_file_is_complete_but_needs_a_real_project():
@@ -154,8 +199,11 @@ def test_example_stack_file_is_complete_but_needs_a_real_project():
     assert run.outputs["region"] == "europe-west2"
 
 
-def test_labels_are_a_json_map_merged_with_ours():
-    labels = _load({**GOOD, "kestra-gcp:labels": '{"team": "data", "app": "orchestration"}'}).gcp.labels
+def test_labels_are_a_map_merged_with_ours():
+    # `labels` is declared `type: object`; the CLI hands the map to the program as JSON text.
+    assert _declared()["labels"]["type"] == "object"
+    value = _as_the_cli_passes_it({"team": "data", "app": "orchestration"})
+    labels = _load({**GOOD, "kestra-gcp:labels": value}).gcp.labels
     assert labels == {"managed-by": "pulumi", "app": "orchestration", "team": "data"}
 
 
@@ -294,3 +342,8 @@ def test_gcp_profile_may_switch_on_a_demo_schedule_whose_flow_uses_gcp(tmp_path)
     assert cfg.flows.demo_schedule_enabled is True
     message = _config_error({"kestra-gcp:flowsDir": str(tmp_path), "kestra-gcp:demoScheduleEnabled": "true"})
     assert "demoScheduleEnabled is true but" in message
+
+
+def test_labels_that_are_not_a_map_are_refused_naming_the_key():
+    message = _config_error({**GOOD, "kestra-gcp:labels": '["team", "data"]'})
+    assert "kestra-gcp:labels: expected a map" in message

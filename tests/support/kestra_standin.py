@@ -884,6 +884,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         method = self.command
+        if path.startswith("/_standin/"):
+            # Test-only control paths for a stand-in in another process: not Kestra paths, so
+            # they are neither recorded, nor authenticated, nor hit by injected faults.
+            unrecorded = Recorded(method, path, split.query, None, False)
+            return self._send(unrecorded, *_control(standin, method, path, body))
         authorized = standin._authorized(self.headers.get("Authorization"))
         record = Recorded(method, path, split.query, None, authorized)
         with standin.lock:
@@ -898,14 +903,6 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault.kind == "status":
                 return self._send(record, *_json(fault.status, {"message": "Service Unavailable"}))
 
-        if path.startswith("/_standin/"):  # test-only control paths, for a stand-in in another process
-            with standin.lock:
-                if path == "/_standin/stats":
-                    stats = {"requests": len(standin.requests) - 1, "flows": len(standin.flows)}
-                    return self._send(record, *_json(200, stats))
-                if path == "/_standin/reset-log" and method == "POST":
-                    standin.requests.clear()
-                    return self._send(record, 204, "", b"")
         if not path.startswith("/api/v1/"):
             return self._send(record, *_json(404, {"message": "Not Found"}))
         if not authorized:  # AuthenticationFilter.doFilter: HttpResponse.unauthorized() + WWW-Authenticate
@@ -951,14 +948,104 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
 
-def main() -> None:
-    """Serves until stdin closes: ``python -m tests.support.kestra_standin`` prints its URL and login."""
+def _control(standin: KestraStandin, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+    """Answers one ``/_standin/...`` control request (test-only; not a Kestra path).
+
+    - ``GET /_standin/stats``: counts of recorded Kestra requests (total and per method) and of
+      stored objects;
+    - ``GET /_standin/requests``: the recorded requests (method, path, query, status);
+    - ``POST /_standin/reset-log``: forgets the recorded requests;
+    - ``GET /_standin/state``: every stored flow, namespace file, KV entry and dashboard;
+    - ``POST /_standin/inject``: queues a fault; the JSON body holds `KestraStandin.inject`'s
+      arguments (``{"kind": "status", "status": 503, "count": 3, "method": "POST"}``);
+    - ``GET /_standin/faults``: the faults still queued; ``DELETE /_standin/faults`` drops them.
+    """
+    from dataclasses import asdict
+
+    with standin.lock:
+        if (method, path) == ("GET", "/_standin/stats"):
+            by_method: dict[str, int] = {}
+            for r in standin.requests:
+                by_method[r.method] = by_method.get(r.method, 0) + 1
+            return _json(200, {
+                "requests": len(standin.requests),
+                "by_method": by_method,
+                "flows": len(standin.flows),
+                "files": len(standin.files),
+                "kv": len(standin.kv),
+                "dashboards": len(standin.dashboards),
+            })
+        if (method, path) == ("GET", "/_standin/requests"):
+            return _json(200, [
+                {"method": r.method, "path": r.path, "query": r.query, "status": r.status} for r in standin.requests
+            ])
+        if (method, path) == ("POST", "/_standin/reset-log"):
+            standin.requests.clear()
+            return 204, "", b""
+        if (method, path) == ("GET", "/_standin/state"):
+            return _json(200, {
+                "flows": [
+                    {"tenant": t, "namespace": ns, "id": fid, "source": f.source, "revision": f.revision}
+                    for (t, ns, fid), f in sorted(standin.flows.items())
+                ],
+                "files": [
+                    {"tenant": t, "namespace": ns, "path": fp, "content": data.decode("utf-8", errors="replace")}
+                    for (t, ns, fp), data in sorted(standin.files.items())
+                ],
+                "kv": [
+                    {"tenant": t, "namespace": ns, "key": key, "value": value}
+                    for (t, ns, key), value in sorted(standin.kv.items())
+                ],
+                "dashboards": [
+                    {"tenant": t, "id": did, "source": d["source"]} for (t, did), d in sorted(standin.dashboards.items())
+                ],
+            })
+        if (method, path) == ("POST", "/_standin/inject"):
+            try:
+                kwargs = json.loads(body or b"{}")
+                if not isinstance(kwargs, dict):
+                    raise TypeError("the body must be a JSON object")
+                standin.inject(**kwargs)
+            except (ValueError, TypeError, AssertionError) as exc:
+                reason = str(exc) or "kind must be status, reset or slow; when must be before or after"
+                return _json(400, {"message": f"bad fault {body.decode(errors='replace')}: {reason}"})
+            return 204, "", b""
+        if path == "/_standin/faults" and method in ("GET", "DELETE"):
+            queued = [asdict(f) for f in standin.faults]
+            if method == "DELETE":
+                standin.faults.clear()
+            return _json(200, queued)
+    return _json(404, {"message": f"no control path {method} {path}"})
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """``python -m tests.support.kestra_standin [--port N] [--username U] [--password P]``.
+
+    Serves on 127.0.0.1 until stdin closes (or SIGTERM/SIGINT), after printing one JSON line:
+    ``{"url", "username", "password", "pid"}``. Another process controls it through `_control`.
+    """
+    import argparse
+    import os
+    import signal
     import sys
 
-    server = KestraStandin().start()
-    print(json.dumps({"url": server.url, "username": server.username, "password": server.password}), flush=True)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.kestra_standin", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--username", default="admin@kestra.io")
+    parser.add_argument("--password", default="Passw0rd!x")
+    args = parser.parse_args(argv)
+
+    server = KestraStandin(args.username, args.password)
+    server.port = args.port
+    server.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    print(json.dumps({"url": server.url, "username": server.username, "password": server.password,
+                      "pid": os.getpid()}), flush=True)
     try:
-        sys.stdin.read()
+        stop.wait()
     finally:
         server.stop()
 

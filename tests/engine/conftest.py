@@ -1,0 +1,278 @@
+"""Fixtures for the engine tests (marker ``engine``): the real Pulumi CLI runs the real program.
+
+- `pulumi_tools`: the CLI built by ``scripts/install-tools`` (``.tools/bin`` first, then PATH) with
+  our Python language host and the SDK's two scripts next to it. Missing tools skip the test
+  locally and fail it in CI (`tests.support.tiers`).
+- `engine_project`: a copy of the project (program, Pulumi.yaml unchanged, flows, data) in a
+  temporary folder, with a stack ``dev`` in a temporary file backend, its own ``PULUMI_HOME``, a
+  passphrase, and automatic plugin downloads switched off. ``venv`` in the copy links to the
+  virtualenv running the tests, which is what Pulumi.yaml's ``virtualenv: venv`` then uses (the
+  same venv in CI and locally; nothing is installed). `EngineProject.pulumi(...)` runs one command
+  with ``--non-interactive`` and records its wall time.
+- `kestra_standin`: the Kestra stand-in as a separate process on 127.0.0.1
+  (``python -m tests.support.kestra_standin``), stopped by closing its stdin.
+- `external_project`: `engine_project` configured for the external-Kestra profile against the
+  stand-in (no GCP, no Docker: the only provider it needs is the dynamic provider host).
+
+No provider plugin (gcp, docker, random) can be installed here: a command that needs one fails
+with the CLI's "no resource plugin" error, which tests may assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+
+from tests.support import tiers
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
+INSTALL_COMMAND = "scripts/install-tools (needs Go; builds the Pulumi CLI into .tools/bin)"
+TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
+# What `pulumi up` needs of the repository: the program, its packages, and what it deploys.
+PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "infra", "kestra", "flows", "data")
+PROJECT = "kestra-gcp"
+STACK = "dev"
+PASSPHRASE = "engine-tests-passphrase"
+COMMAND_TIMEOUT = 600
+
+
+def pytest_collection_modifyitems(items):
+    """Every test in this folder runs the engine: `-m engine` selects them, `-m "not engine"` skips them."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.engine)
+
+
+@dataclass(frozen=True)
+class PulumiTools:
+    bin_dir: Path
+    version: str
+
+    @property
+    def pulumi(self) -> Path:
+        return self.bin_dir / "pulumi"
+
+
+def find_pulumi_tools() -> Optional[PulumiTools]:
+    """The first folder (.tools/bin, then PATH) holding the CLI and its Python plugins, or None."""
+    candidates = [TOOLS_BIN]
+    on_path = shutil.which("pulumi")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for folder in candidates:
+        if all(os.access(folder / tool, os.X_OK) for tool in TOOLS):
+            run = subprocess.run([str(folder / "pulumi"), "version"], capture_output=True, text=True, timeout=60)
+            if run.returncode == 0:
+                return PulumiTools(folder, run.stdout.strip())
+    return None
+
+
+@pytest.fixture(scope="session")
+def pulumi_tools() -> PulumiTools:
+    tools = find_pulumi_tools()
+    tiers.require(tools is not None, f"the Pulumi CLI with its Python plugins ({', '.join(TOOLS)})", INSTALL_COMMAND)
+    return tools
+
+
+@dataclass
+class PulumiRun:
+    """One finished CLI command."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+class PulumiCommandError(AssertionError):
+    def __init__(self, run: PulumiRun) -> None:
+        self.run = run
+        super().__init__(
+            f"`pulumi {' '.join(run.args)}` exited {run.returncode} after {run.seconds:.1f} s:\n{run.output}"
+        )
+
+
+@dataclass
+class EngineProject:
+    """A temporary copy of the project with its own state, bound to one stack."""
+
+    dir: Path
+    env: dict
+    tools: PulumiTools
+    stack: str = STACK
+    runs: list[PulumiRun] = field(default_factory=list)
+
+    @property
+    def stack_file(self) -> Path:
+        return self.dir / f"Pulumi.{self.stack}.yaml"
+
+    def command(self, *args: str) -> list[str]:
+        return [str(self.tools.pulumi), "--non-interactive", *args]
+
+    def pulumi(self, *args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT,
+               env: Optional[dict] = None) -> PulumiRun:
+        """Runs `pulumi --non-interactive ARGS` in the project; raises PulumiCommandError on failure if check."""
+        started = time.monotonic()
+        done = subprocess.run(
+            self.command(*args), cwd=self.dir, env={**self.env, **(env or {})},
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+        run = PulumiRun(list(args), done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+        self.runs.append(run)
+        if check and run.returncode != 0:
+            raise PulumiCommandError(run)
+        return run
+
+    def popen(self, *args: str, env: Optional[dict] = None) -> subprocess.Popen:
+        """Starts `pulumi --non-interactive ARGS` in its own process group (for SIGINT tests)."""
+        return subprocess.Popen(
+            self.command(*args), cwd=self.dir, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+
+    @staticmethod
+    def interrupt(process: subprocess.Popen) -> None:
+        """Sends SIGINT as a terminal's Ctrl-C would (to the CLI's process group)."""
+        os.killpg(process.pid, signal.SIGINT)
+
+    def set_config(self, values: dict[str, Any], secret: bool = False) -> None:
+        """`pulumi config set` for each key (namespaced like "gcp:project" or plain like "profile")."""
+        for key, value in values.items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            self.pulumi("config", "set", *(["--secret"] if secret else ["--plaintext"]), key, "--", text)
+
+    def write_stack_config(self, config: dict[str, Any]) -> None:
+        """Puts `config` into Pulumi.<stack>.yaml as a user would write it (plaintext values only),
+        keeping the encryption salt `pulumi stack init` wrote."""
+        document = yaml.safe_load(self.stack_file.read_text()) if self.stack_file.exists() else None
+        document = document or {}
+        document.setdefault("config", {})
+        document["config"].update(config)
+        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def use_example_stack_file(self) -> dict:
+        """Merges the README's example stack file (the repository's Pulumi.dev.yaml) into this stack's."""
+        example = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
+        self.write_stack_config(example)
+        return example
+
+    def stack_outputs(self, show_secrets: bool = True) -> dict:
+        args = ["stack", "output", "--json"] + (["--show-secrets"] if show_secrets else [])
+        return self.pulumi(*args).json()
+
+
+def _engine_env(root: Path, tools: PulumiTools) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    venv_bin = str(Path(sys.executable).parent)
+    env.update(
+        PATH=os.pathsep.join([str(tools.bin_dir), venv_bin, env.get("PATH", "")]),
+        PULUMI_HOME=str(root / "pulumi-home"),
+        PULUMI_BACKEND_URL=(root / "state").as_uri(),
+        PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
+        # Nothing may be downloaded: a missing provider plugin must fail, not be fetched.
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_SKIP_CONFIRMATIONS="true",
+        NO_COLOR="1",
+    )
+    (root / "state").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def copy_project(destination: Path) -> Path:
+    """Copies what the program needs into `destination` and links its `venv` to the running venv."""
+    destination.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, destination / name)
+    in_venv = sys.prefix != sys.base_prefix
+    tiers.require(in_venv, "a virtualenv running the tests (Pulumi.yaml runs the program in one)",
+                  "python -m venv venv && venv/bin/pip install -r requirements-test.txt")
+    (destination / "venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    return destination
+
+
+@pytest.fixture
+def engine_project(tmp_path: Path, pulumi_tools: PulumiTools) -> EngineProject:
+    project = EngineProject(copy_project(tmp_path / "project"), _engine_env(tmp_path, pulumi_tools), pulumi_tools)
+    project.pulumi("stack", "init", project.stack)
+    return project
+
+
+@dataclass
+class StandinProcess:
+    """The Kestra stand-in running in another process."""
+
+    url: str
+    username: str
+    password: str
+    process: subprocess.Popen
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        """Calls one of the stand-in's /_standin/ control paths (no auth) and returns its JSON."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}/_standin/{path.lstrip('/')}", data=data, method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def kestra_standin() -> StandinProcess:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.kestra_standin"], cwd=REPO_ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Kestra stand-in exited with {process.wait(10)} before printing its address")
+        info = json.loads(line)
+        # Keep draining its stdout so a chatty stand-in never blocks on a full pipe.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        yield StandinProcess(info["url"], info["username"], info["password"], process)
+    finally:
+        process.stdin.close()  # the stand-in serves until its stdin closes
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def external_project(engine_project: EngineProject, kestra_standin: StandinProcess) -> EngineProject:
+    """The stack pointed at the stand-in: external-Kestra profile, nothing in GCP or Docker."""
+    engine_project.set_config({"profile": "local", "kestraUrl": kestra_standin.url,
+                               "kestraUsername": kestra_standin.username})
+    engine_project.set_config({"kestraPassword": kestra_standin.password}, secret=True)
+    return engine_project

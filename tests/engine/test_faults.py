@@ -1,0 +1,94 @@
+"""`pulumi up` through a misbehaving Kestra and through an interrupted run: the next run converges
+on exactly what flows/ holds, with nothing created twice."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from tests.engine.deployed import expected_local, live
+from tests.engine.test_lifecycle import UP, revisions, state, summary
+
+API = "/api/v1/main"
+
+
+def test_up_converges_through_503s_and_connection_resets(external_project, kestra_standin):
+    faults = [
+        # Kestra still booting: every kind of call answers 503 for a while.
+        {"kind": "status", "status": 503, "count": 6},
+        # Connections dropped before the request reached Kestra.
+        {"kind": "reset", "count": 3, "method": "PUT"},
+        {"kind": "reset", "count": 2, "method": "POST", "path": f"{API}/dashboards"},
+        # Writes Kestra applied, then the connection died before the answer (the client must not
+        # create a second copy when it tries again).
+        {"kind": "reset", "when": "after", "count": 3, "method": "POST", "path": f"{API}/flows"},
+        {"kind": "status", "when": "after", "status": 504, "count": 2, "method": "POST",
+         "path_contains": "/files"},
+    ]
+    for fault in faults:
+        kestra_standin.control("POST", "inject", fault)
+
+    up = external_project.pulumi(*UP)
+
+    assert kestra_standin.control("GET", "faults") == []  # every fault was hit
+    log = kestra_standin.control("GET", "requests")
+    assert sum(1 for r in log if r["status"] is None) == 3 + 2 + 3  # the resets happened
+    assert sum(1 for r in log if r["status"] == 503) == 6
+    expected = expected_local(external_project.dir / "flows")
+    deployed = state(kestra_standin)
+    assert deployed == {**expected, "kv": deployed["kv"]} and deployed["kv"] == expected["kv"]
+    assert set(revisions(kestra_standin).values()) == {1}  # no flow written twice
+    objects = sum(map(len, expected.values()))
+    assert summary(up).get("created") == objects + 2, up.output  # + the stack and the component
+    external_project.pulumi("preview", "--expect-no-changes")
+
+
+def _interrupted_up(project, standin, signals: int) -> subprocess.CompletedProcess:
+    """Starts `pulumi up` with every write slowed down, sends `signals` SIGINTs once some objects
+    exist, and returns the finished CLI process."""
+    standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "POST"})
+    standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "PUT"})
+    process = project.popen(*UP)
+    deadline = time.monotonic() + 120
+    while standin.control("GET", "stats")["flows"] < 2:
+        assert process.poll() is None, "pulumi up ended before it could be interrupted"
+        assert time.monotonic() < deadline, "pulumi up did not start writing flows"
+        time.sleep(0.05)
+    for _ in range(signals):
+        project.interrupt(process)
+        time.sleep(0.3)
+    stdout, stderr = process.communicate(timeout=300)
+    standin.control("DELETE", "faults")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _converges(project, standin) -> str:
+    expected = expected_local(project.dir / "flows")
+    assert state(standin) != expected  # the interruption did leave work undone
+    up = project.pulumi(*UP)
+    assert live(standin.control("GET", "state")) == expected
+    assert set(revisions(standin).values()) == {1}  # nothing written twice
+    project.pulumi("preview", "--expect-no-changes")
+    return up.output
+
+
+def test_up_interrupted_by_ctrl_c_is_followed_by_an_up_that_converges(external_project, kestra_standin):
+    interrupted = _interrupted_up(external_project, kestra_standin, signals=1)
+    assert interrupted.returncode != 0
+    # One Ctrl-C: the CLI lets running operations finish and records them, then stops.
+    assert "^C received; cancelling" in interrupted.stdout + interrupted.stderr
+    up_output = _converges(external_project, kestra_standin)
+    assert "pending operations" not in up_output
+
+
+def test_up_terminated_by_a_second_ctrl_c_is_followed_by_an_up_that_converges(external_project, kestra_standin):
+    interrupted = _interrupted_up(external_project, kestra_standin, signals=2)
+    assert interrupted.returncode != 0
+    assert "received; terminating" in interrupted.stdout + interrupted.stderr
+    # Terminated, the CLI leaves the operations it had started as "pending" in the state; the next
+    # up warns about them and creates those objects again, which adopts what Kestra already has.
+    up_output = _converges(external_project, kestra_standin)
+    assert "pending operations from previous deployment" in up_output
+    # The warning stays until a refresh clears the pending creates (the README's repair step).
+    external_project.pulumi("refresh", "--yes", "--clear-pending-creates")
+    assert "pending operations" not in external_project.pulumi(*UP).output
