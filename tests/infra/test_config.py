@@ -347,3 +347,13 @@ def test_gcp_profile_may_switch_on_a_demo_schedule_whose_flow_uses_gcp(tmp_path)
 def test_labels_that_are_not_a_map_are_refused_naming_the_key():
     message = _config_error({**GOOD, "kestra-gcp:labels": '["team", "data"]'})
     assert "kestra-gcp:labels: expected a map" in message
+
+
+def test_a_missing_project_says_how_to_set_it():
+    message = _config_error({"kestra-gcp:profile": "gcp"})
+    assert "  - gcp:project: required for the gcp profile — run `pulumi config set gcp:project <id>` " in message
+
+
+def test_a_google_bucket_name_says_which_rule():
+    # Cloud Storage reserves names starting with "goog" or containing "google".
+    assert bucket_name_problem("my-google-data") == "must not start with 'goog' or contain 'google'"

@@ -84,6 +84,10 @@ def test_every_flow_file_and_dashboard_becomes_a_resource(gcp_run):
     for r in gcp_run.of_type(FILE_T):
         on_disk = REPO_ROOT / "flows" / r.inputs["namespace"] / "files" / r.inputs["path"].lstrip("/")
         assert r.inputs["content"] == on_disk.read_text(encoding="utf-8"), r.name
+        # The provider names the file in its errors (Kestra refusing it, drift on refresh).
+        assert r.inputs["origin"] == on_disk.relative_to(REPO_ROOT).as_posix(), r.name
+    for r in gcp_run.of_type(DASH_T):
+        assert r.inputs["origin"] == f"flows/gcp.ecommerce/{r.name}.yaml"
     assert {r.name for r in gcp_run.of_type(DASH_T)} == DASHBOARDS
 
 
