@@ -145,3 +145,21 @@ def test_validate_usage_names_the_command_to_type(capsys):
     with pytest.raises(SystemExit):
         validate.main(["--help"])
     assert capsys.readouterr().out.startswith("usage: python -m kestra.validate ")
+
+
+def test_a_failed_phase_lists_every_failed_and_killed_task_run():
+    # Kestra kills the siblings of a failing task in a Parallel/ForEach: the report names the
+    # failed and the killed runs, not only the last one.
+    from kestra.tour import Tour
+
+    class NoLogs:
+        def execution_logs(self, execution_id, level):
+            return []
+
+    tour = Tour.__new__(Tour)  # only the report formatting is exercised
+    tour.client = NoLogs()
+    runs = [{"taskId": "load", "value": "a.csv", "state": {"current": "FAILED"}},
+            {"taskId": "load", "value": "b.csv", "state": {"current": "KILLED"}},
+            {"taskId": "report", "state": {"current": "SUCCESS"}}]
+    lines = tour._task_logs({"id": "e1", "taskRunList": runs}, [runs[0]])
+    assert lines == ["failing task: load (failed or killed: load[a.csv], load[b.csv])"]
