@@ -208,9 +208,17 @@ def test_wrong_password_is_a_clear_auth_error_without_the_password(standin):
 
 
 def test_url_userinfo_is_dropped_from_messages(standin):
+    # A URL pasted with credentials in it must not leak them into logs or CI output.
     url = standin.url.replace("http://", "http://someone:hunter22@")
     client = KestraClient(url, standin.username, standin.password)
-    assert "hunter22" not in client.url
+    assert "hunter22" not in client.url and "someone" not in client.url
+    standin.inject("status", count=1, status=400, method="GET")  # 400 is not retried: an error at once
+    with pytest.raises(KestraApiError) as err:
+        client.get_flow("dev.testing", "hello")
+    message = str(err.value)
+    assert "HTTP 400 on GET /api/v1/main/flows/dev.testing/hello" in message
+    assert "hunter22" not in message and "someone" not in message
+    assert standin.requests[-1].authorized is True  # the configured login, not the URL's, was sent
 
 
 def test_503_burst_is_retried_for_writes(client, standin):
