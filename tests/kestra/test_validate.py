@@ -155,3 +155,49 @@ def test_the_repository_flows_in_one_request_per_batch():
         assert "request(s)" in done.stdout, done.stdout + done.stderr
     finally:
         server.stop()
+
+
+class CuttingKestra:
+    """A Kestra that splits a batched body differently than we expect (say, a newer splitter):
+    the batch answers one result for two files, so each file must be asked again on its own."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def validate_flows(self, body: str, obj: str = "") -> list[dict]:
+        self.bodies.append(body)
+        if "\n---\n" in body:  # the batch of a.yaml and b.yaml: one result, not two
+            return [{"index": 0, "flow": "a", "namespace": "ns"}]
+        flow_id = body.split("id: ", 1)[1].split("\n", 1)[0]
+        if flow_id == "b":
+            return [{"index": 0, "flow": "b", "namespace": "ns", "constraints": "tasks: must not be empty"}]
+        if flow_id == "c":
+            return [{"index": 0, "flow": "c", "namespace": "ns", "deprecationPaths": ["inputs[0].type"],
+                     "warnings": ["uses BOOLEAN"]}]
+        return [{"index": 0, "flow": flow_id, "namespace": "ns"}]
+
+    def validate_dashboard(self, source: str) -> dict:
+        self.bodies.append(source)
+        return {"constraints": "charts: must not be empty"}
+
+
+def test_a_batch_cut_differently_is_asked_again_file_by_file_and_the_rest_still_runs(tmp_path):
+    root = tree(tmp_path, {
+        "ns/a.yaml": "id: a\nnamespace: ns\ntasks: []\n",
+        "ns/b.yaml": "id: b\nnamespace: ns\ntasks: []\n",
+        # A `---` line of its own: Kestra would cut it, so it is sent alone, after the batch.
+        "ns/c.yaml": "id: c\nnamespace: ns\n---x\ntasks: []\n",
+        "ns/dashboards/overview.yaml": "id: overview\ntitle: t\n",
+    })
+    kestra = CuttingKestra()
+    report = validate.validate_tree(kestra, root)
+    # batch + a + b again, then c alone, then the dashboard: 5 requests, every file judged.
+    assert report.requests == 5 and len(kestra.bodies) == 5
+    assert report.problems == [
+        ("flows/ns/b.yaml", "ns/b", "tasks: must not be empty"),
+        ("flows/ns/dashboards/overview.yaml", "overview", "charts: must not be empty"),
+    ]
+    assert report.warnings == [
+        ("flows/ns/c.yaml", "ns/c", "deprecated: inputs[0].type"),
+        ("flows/ns/c.yaml", "ns/c", "uses BOOLEAN"),
+    ]
