@@ -469,6 +469,9 @@ class KestraStandin:
             # ExecutionController.createExecution: @Post(uri = "/{namespace}/{id}", consumes = MULTIPART_FORM_DATA).
             Route("POST", "executions/*/*", self._trigger, consumes=(MULTIPART,)),
             # ExecutionController.getExecution: @Get(uri = "/{executionId}").
+            # ExecutionController.searchExecutions: @Get(uri = "/search"); the dispatcher's
+            # most-specific-template rule picks it over /{executionId}, as Micronaut does.
+            Route("GET", "executions/search", self._search_executions),
             Route("GET", "executions/*", self._get_execution),
             # LogController.listLogsFromExecution: @Get(uri = "/{executionId}").
             Route("GET", "logs/*", self._execution_logs),
@@ -832,9 +835,10 @@ class KestraStandin:
     def _trigger(self, tenant, ns, fid, *, query, ctype, body):
         return _json(200, self.execution_model.trigger(tenant, ns, fid, ctype=ctype, body=body))
 
+    def _search_executions(self, tenant, *, query, ctype, body):
+        return _json(200, self.execution_model.search(tenant, query))
+
     def _get_execution(self, tenant, eid, *, query, ctype, body):
-        if eid == "search":  # Micronaut matches the literal /executions/search before /{executionId}
-            return _json(200, self.execution_model.search(tenant, query))
         return _json(200, self.execution_model.get(tenant, eid))
 
     def _execution_logs(self, tenant, eid, *, query, ctype, body):

@@ -8,8 +8,8 @@
 - ``GET /executions/{id}`` (ExecutionController.getExecution; a null answer is a 404).
 - ``GET /executions/search`` (ExecutionController.searchExecutions, legacy ``namespace`` (prefix),
   ``flowId``, ``startDate`` parameters, ``page``/``size``): ``PagedResults`` ``{"results", "total"}``.
-  Micronaut prefers the literal ``/search`` route over ``/{executionId}``, so the stand-in's
-  ``GET executions/*`` hook hands ``search`` here.
+  Micronaut prefers the literal ``/search`` route over ``/{executionId}``; the stand-in's
+  router does the same (its own ``executions/search`` route).
 - ``POST /ai/generate/flow`` (AiController.generateFlow, mapped on the literal ``/api/v1/main/ai``
   and only when an AI service is configured: `ai_answer` None answers 404 like the missing route):
   JSON ``{conversationId, userPrompt, flowYaml}``, answers `ai_answer` as ``application/yaml``.
