@@ -407,7 +407,10 @@ def check_container_ports(args: ResourceValidationArgs, stack: StackSettings) ->
         ip = port.get("ip") or "0.0.0.0"  # Docker publishes on every interface without one
         if _loopback(ip) or ip == stack.host_address:
             continue
-        yield (f"{where(args)}: ports[{i}].ip is {ip} (host port {port.get('external')}), so the port is "
+        external = port.get("external")
+        if isinstance(external, float) and external.is_integer():  # numbers cross the wire as floats
+            external = int(external)
+        yield (f"{where(args)}: ports[{i}].ip is {ip} (host port {external}), so the port is "
                f"reachable from other machines; Kestra's API must not be. Fix: publish on 127.0.0.1 "
                f"(ip=settings.host_address), or, if the network is meant to reach it, say so with "
                f"`pulumi config set hostAddress {ip}`. {_exception_hint('docker-ports-on-loopback')}")

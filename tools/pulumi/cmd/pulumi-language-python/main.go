@@ -563,6 +563,9 @@ const policyConfigSecretKeysEnvVar = configSecretKeysEnvVar
 //     unless its options name another virtualenv;
 //   - the environment is this host's plus the request's Env; a plugin that exits non-zero is
 //     reported as its exit code (not an RPC error), as the engine expects.
+//
+// Differences, each marked below: PULUMI_CONFIG_SECRET_KEYS for policy packs, a missing
+// virtualenv reported up front, and a pack that cannot be started fails the proxy at once.
 func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
 	ctx := server.Context()
 	if h.engineAddress == "" {
@@ -579,6 +582,11 @@ func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc
 	}
 	tc, err := toolchain.ResolveToolchain(opts)
 	if err != nil {
+		return err
+	}
+	// Unlike upstream, a missing virtualenv is reported before anything starts, with the SDK's
+	// own message naming it (upstream fails later, when the interpreter cannot be executed).
+	if err := tc.ValidateVenv(ctx); err != nil {
 		return err
 	}
 
@@ -692,7 +700,7 @@ func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc
 
 	run := func() error {
 		if err := cmd.Start(); err != nil {
-			if proxy != nil {
+			if proxy != nil { // not upstream: the engine's pending calls get the reason, not a hang
 				proxy.Abort(err)
 			}
 			return err
