@@ -119,3 +119,11 @@ def test_a_change_the_real_provider_forces_new_replaces_and_one_it_updates_does_
     assert topic_ops == ["update"]  # labels changed in place
     assert gcp_project.stack_outputs()["bucketUrl"] == f"gs://{PROJECT_ID}-data"
     gcp_project.pulumi("preview", "--expect-no-changes")
+
+
+def test_a_resource_type_without_a_row_in_the_table_stops_the_preview_naming_it(local_project):
+    main = local_project.dir / "__main__.py"
+    main.write_text(main.read_text() + '\nimport pulumi_random\npulumi_random.RandomString("probe", length=8)\n')
+    run = local_project.pulumi("preview", check=False)
+    assert run.returncode != 0
+    assert "the echo plugin random has no row for resource type random:index/randomString:RandomString" in run.output, run.output
