@@ -530,7 +530,23 @@ class KestraClient:
         )
 
     def update_flow(self, namespace: str, flow_id: str, source: str) -> dict:
-        """``PUT /flows/{ns}/{id}`` (YAML); 404 when the flow does not exist."""
+        """Replaces an existing flow's source; `KestraNotFound` when there is no such flow.
+
+        Never sends the PUT for a missing flow: Kestra 1.1 can freeze on it (see `_put_existing`),
+        so this reads first — two requests. `put_flow` is the one-request-when-possible writer.
+        """
+        self.get_flow(namespace, flow_id, source=False)  # KestraNotFound when missing
+        return self._put_existing_flow(namespace, flow_id, source)
+
+    def _put_existing_flow(self, namespace: str, flow_id: str, source: str) -> dict:
+        """``PUT /flows/{ns}/{id}`` (YAML) for a flow a read has just shown to exist.
+
+        Never for one that may be missing: FlowController.updateFlow answers a missing flow with
+        ``HttpResponse.status(NOT_FOUND)``, and on Kestra 1.1.7 that request froze the whole
+        server in about half of the tries (heap full, endless GC, no answer until a restart;
+        kestra-io/kestra#12984). Between the read and this write another client could delete the
+        flow; that window is a few milliseconds and cannot be closed with Kestra 1.1's API.
+        """
         return self._json(
             self._request(
                 "PUT",
@@ -541,33 +557,41 @@ class KestraClient:
             )
         )
 
+    def _flow_if_exists(self, namespace: str, flow_id: str) -> Optional[dict]:
+        """The flow with its source, or None when Kestra has none (a 404 on the read)."""
+        try:
+            return self.get_flow(namespace, flow_id)
+        except KestraNotFound:
+            return None
+
     def delete_flow(self, namespace: str, flow_id: str) -> None:
         """``DELETE /flows/{ns}/{id}`` (204); 404 → `KestraNotFound`."""
         self._request("DELETE", f"flows/{_seg(namespace)}/{_seg(flow_id)}", f"flow {namespace}/{flow_id}")
 
     def put_flow(self, namespace: str, flow_id: str, source: str, *, exists: bool = False) -> dict:
-        """Writes a flow whether or not Kestra has it: one request in the usual case.
+        """Writes a flow whether or not Kestra has it, never sending a PUT for a missing flow.
 
-        `exists` says which to try: PUT (falls back to POST on 404), or POST. When the POST
-        answers "Flow id already exists" (a flow left by an interrupted run, or written by hand),
-        the flow is adopted: read, and rewritten only if its source differs.
+        `exists` is the caller's belief. False: one POST (the usual create); if Kestra answers
+        "Flow id already exists" (left by an interrupted run, or made by hand), the flow is
+        adopted. True: a read first, because the flow may have been deleted by hand since, and a
+        PUT of a missing flow can freeze Kestra 1.1 (`_put_existing_flow`). Either way, after the
+        read: a missing flow is created (POST), an identical one is left alone (no write), a
+        different one is replaced (PUT). So a create costs one request and an update two.
         """
         obj = f"flow {namespace}/{flow_id}"
         try:
-            if exists:
+            if not exists:
                 try:
-                    return self.update_flow(namespace, flow_id, source)
-                except KestraNotFound:
                     return self.create_flow(source)
-            try:
+                except KestraApiError as exc:
+                    if not exc.already_exists:
+                        raise
+            live = self._flow_if_exists(namespace, flow_id)
+            if live is None:
                 return self.create_flow(source)
-            except KestraApiError as exc:
-                if not exc.already_exists:
-                    raise
-            live = self.get_flow(namespace, flow_id)
             if live.get("source") == source:
                 return live
-            return self.update_flow(namespace, flow_id, source)
+            return self._put_existing_flow(namespace, flow_id, source)
         except KestraApiError as exc:
             exc.obj = obj
             raise
@@ -700,7 +724,15 @@ class KestraClient:
         return self._json(self._request("GET", f"dashboards/{_seg(dashboard_id)}", f"dashboard {dashboard_id}"))
 
     def update_dashboard(self, dashboard_id: str, source: str) -> dict:
-        """``PUT /dashboards/{id}`` (YAML whose ``id`` must equal the path id); 404 if missing."""
+        """Replaces an existing dashboard (YAML whose ``id`` must equal the path id);
+        `KestraNotFound` when there is none. Reads first, like `update_flow`: two requests."""
+        self.get_dashboard(dashboard_id)  # KestraNotFound when missing
+        return self._put_existing_dashboard(dashboard_id, source)
+
+    def _put_existing_dashboard(self, dashboard_id: str, source: str) -> dict:
+        """``PUT /dashboards/{id}`` for a dashboard a read has just shown to exist: for a missing
+        one DashboardController.updateDashboard answers ``HttpResponse.status(NOT_FOUND)``, the
+        same request that can freeze Kestra 1.1 as a flow's (`_put_existing_flow`)."""
         return self._json(
             self._request(
                 "PUT",
@@ -710,6 +742,12 @@ class KestraClient:
                 content_type=YAML,
             )
         )
+
+    def _dashboard_if_exists(self, dashboard_id: str) -> Optional[dict]:
+        try:
+            return self.get_dashboard(dashboard_id)
+        except KestraNotFound:
+            return None
 
     def delete_dashboard(self, dashboard_id: str) -> None:
         """``DELETE /dashboards/{id}`` (204); a missing dashboard → `KestraNotFound`.
@@ -728,22 +766,20 @@ class KestraClient:
             raise
 
     def put_dashboard(self, dashboard_id: str, source: str, *, exists: bool = False) -> dict:
-        """Writes a dashboard whether or not Kestra has it (same logic as `put_flow`)."""
+        """Writes a dashboard whether or not Kestra has it (the same requests as `put_flow`)."""
         try:
-            if exists:
+            if not exists:
                 try:
-                    return self.update_dashboard(dashboard_id, source)
-                except KestraNotFound:
                     return self.create_dashboard(source)
-            try:
+                except KestraApiError as exc:
+                    if not exc.already_exists:
+                        raise
+            live = self._dashboard_if_exists(dashboard_id)
+            if live is None:
                 return self.create_dashboard(source)
-            except KestraApiError as exc:
-                if not exc.already_exists:
-                    raise
-            live = self.get_dashboard(dashboard_id)
             if live.get("sourceCode") == source:
                 return live
-            return self.update_dashboard(dashboard_id, source)
+            return self._put_existing_dashboard(dashboard_id, source)
         except KestraApiError as exc:
             exc.obj = f"dashboard {dashboard_id}"
             raise

@@ -58,9 +58,43 @@ def test_put_flow_adopts_with_a_read_and_writes_only_a_difference(client, standi
     assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("POST", 422), ("GET", 200)]
 
 
-def test_put_flow_recreates_a_vanished_flow_with_one_more_request(client, standin):
-    assert client.put_flow("dev.testing", "hello", flow_source(), exists=True)["revision"] == 1  # PUT 404 → POST
-    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("PUT", 404), ("POST", 200)]
+def test_put_flow_of_a_flow_deleted_by_hand_reads_then_creates_and_never_puts(client, standin):
+    # The state says the flow exists, but someone deleted it in the UI: a PUT could freeze Kestra
+    # 1.1 (kestra-io/kestra#12984), so the client reads, sees 404 and creates.
+    assert client.put_flow("dev.testing", "hello", flow_source(), exists=True)["revision"] == 1
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("GET", 404), ("POST", 200)]
+
+
+def test_put_flow_of_an_existing_flow_is_a_read_then_one_put(client, standin):
+    client.create_flow(flow_source())
+    standin.reset_log()
+    assert client.put_flow("dev.testing", "hello", flow_source(message="bye"), exists=True)["revision"] == 2
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("GET", 200), ("PUT", 200)]
+    standin.reset_log()  # the same source again: the read shows it, nothing is written
+    assert client.put_flow("dev.testing", "hello", flow_source(message="bye"), exists=True)["revision"] == 2
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("GET", 200)]
+
+
+def test_update_flow_of_a_missing_flow_is_not_found_without_a_put(client, standin):
+    with pytest.raises(KestraNotFound) as err:
+        client.update_flow("dev.testing", "hello", flow_source())
+    assert err.value.obj == "flow dev.testing/hello"
+    assert [c.method for c in standin.calls(path_contains="/flows")] == ["GET"]
+
+
+def test_dashboard_deleted_by_hand_is_read_then_created_and_never_put(client, standin):
+    source = "id: d1\ntitle: One\ncharts: []\n"
+    assert client.put_dashboard("d1", source, exists=True)["title"] == "One"
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/dashboards")] == [
+        ("GET", 404), ("POST", 200)]
+    standin.reset_log()
+    client.put_dashboard("d1", source.replace("One", "Two"), exists=True)
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/dashboards")] == [("GET", 200), ("PUT", 200)]
+    client.delete_dashboard("d1")
+    standin.reset_log()
+    with pytest.raises(KestraNotFound):
+        client.update_dashboard("d1", source)
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/dashboards")] == [("GET", 404)]
 
 
 def test_validate_reports_constraints_with_http_200(client, standin):

@@ -147,8 +147,24 @@ def test_update_refuses_a_changed_id(standin, api):
     standin.put_flow_directly(flow_source())
     answer = api.put(api.url("flows/dev.testing/hello"), data=flow_source(flow_id="other"), headers=YAML, timeout=5)
     assert answer.status_code == 422 and "flow.id: Illegal flow id update" in answer.json()["message"]
-    missing = api.put(api.url("flows/dev.testing/nope"), data=flow_source(flow_id="nope"), headers=YAML, timeout=5)
-    assert missing.status_code == 404 and missing.content == b""  # HttpResponse.status(NOT_FOUND)
+
+
+def test_a_put_of_a_missing_flow_or_dashboard_is_refused_loudly_and_recorded(standin, api):
+    # On the real 1.1.7 this PUT answered 404 or froze the server (kestra-io/kestra#12984): the
+    # stand-in must never let a client believe it is harmless.
+    standin.put_flow_directly(flow_source())
+    api.delete(api.url("flows/dev.testing/hello"), timeout=5)  # deleted by hand
+    flow = api.put(api.url("flows/dev.testing/hello"), data=flow_source(), headers=YAML, timeout=5)
+    dashboard = api.put(api.url("dashboards/d1"), data="id: d1\ntitle: T\ncharts: []\n", headers=YAML, timeout=5)
+    assert (flow.status_code, dashboard.status_code) == (500, 500)
+    assert "kestra-io/kestra#12984" in flow.json()["message"]
+    assert standin.hazards == [
+        "PUT of the missing flow dev.testing/hello: a real Kestra 1.1 can freeze on this request "
+        "(kestra-io/kestra#12984); read first and create (POST) what is missing",
+        "PUT of the missing dashboard d1: a real Kestra 1.1 can freeze on this request "
+        "(kestra-io/kestra#12984); read first and create (POST) what is missing",
+    ]
+    standin.hazards.clear()  # seen on purpose: the suite-wide check would fail this test otherwise
 
 
 def test_flow_revisions_list_every_stored_source(standin, api):

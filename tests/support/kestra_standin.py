@@ -47,6 +47,7 @@ import socket
 import struct
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -225,7 +226,14 @@ class KestraStandin:
     ``kv[(tenant, ns, key)]``, ``dashboards[(tenant, id)]``, ``executions[id]``.
     """
 
+    # Every stand-in made, so a suite-wide check (tests/conftest.py) finds any that saw a hazard.
+    instances: "weakref.WeakSet[KestraStandin]" = weakref.WeakSet()
+
     def __init__(self, username: str = "admin@kestra.io", password: str = "Passw0rd!x") -> None:
+        KestraStandin.instances.add(self)
+        # Requests that a real Kestra 1.1 may answer by freezing (see `_hazard`): a test that
+        # makes one fails, whatever the client does with the answer.
+        self.hazards: list[str] = []
         self.username = username
         self.password = password
         self.known_types = set(KNOWN_TYPES)
@@ -580,15 +588,30 @@ class KestraStandin:
         self.flows[key] = flow
         return self._flow_json(tenant, flow, True)
 
+    def _hazard(self, what: str) -> tuple[int, str, bytes]:
+        """A request a real Kestra 1.1.7 may never answer: recorded, and refused with a 500.
+
+        FlowController.updateFlow and DashboardController.updateDashboard answer a missing object
+        with ``HttpResponse.status(NOT_FOUND)``; on the real 1.1.7 server that PUT answered 404 in
+        about half of the tries and in the others froze the server (heap full, endless full GCs,
+        a request thread looping in Micronaut's DelayedExecutionFlowImpl; kestra-io/kestra#12984).
+        A clean 404 here would hide that, so the stand-in refuses loudly instead.
+        """
+        text = (f"{what}: a real Kestra 1.1 can freeze on this request (kestra-io/kestra#12984); "
+                "read first and create (POST) what is missing")
+        self.hazards.append(text)
+        return _json(500, {"message": f"Kestra stand-in refused a hazardous request: {text}"})
+
     def _create_flow(self, tenant, *, query, ctype, body):
         # FlowService.create → AbstractJdbcFlowRepository.create: 422 "flow.id: Flow id already exists".
         return _json(200, self._write_flow(tenant, body.decode(), create=True))
 
     def _update_flow(self, tenant, ns, fid, *, query, ctype, body):
-        # FlowController.updateFlow: HttpResponse.status(NOT_FOUND) when missing; Flow.validateUpdate
-        # refuses a changed id or namespace (422).
+        # FlowController.updateFlow: HttpResponse.status(NOT_FOUND) when missing — the request
+        # that can freeze Kestra 1.1 (`_hazard`); Flow.validateUpdate refuses a changed id or
+        # namespace (422).
         if (tenant, ns, fid) not in self.flows:
-            return 404, "", b""  # HttpResponse.status(NOT_FOUND), no body
+            return self._hazard(f"PUT of the missing flow {ns}/{fid}")
         return _json(200, self._write_flow(tenant, body.decode(), create=False, path_ids=(ns, fid)))
 
     def _get_flow(self, tenant, ns, fid, *, query, ctype, body):
@@ -808,10 +831,11 @@ class KestraStandin:
         return _json(200, self._dashboard_json(tenant, stored))
 
     def _update_dashboard(self, tenant, did, *, query, ctype, body):
-        # DashboardController.updateDashboard: 404 without a body when missing.
+        # DashboardController.updateDashboard: HttpResponse.status(NOT_FOUND) when missing — the
+        # request that can freeze Kestra 1.1 (`_hazard`).
         stored = self.dashboards.get((tenant, did))
         if stored is None:
-            return 404, "", b""
+            return self._hazard(f"PUT of the missing dashboard {did}")
         source = body.decode()
         parsed = self._parse_dashboard(source)
         if parsed.get("id") != did:
@@ -956,7 +980,7 @@ def _control(standin: KestraStandin, method: str, path: str, body: bytes) -> tup
     """Answers one ``/_standin/...`` control request (test-only; not a Kestra path).
 
     - ``GET /_standin/stats``: counts of recorded Kestra requests (total and per method) and of
-      stored objects;
+      stored objects, and the hazardous requests seen (``hazards``, see `KestraStandin._hazard`);
     - ``GET /_standin/requests``: the recorded requests (method, path, query, status);
     - ``POST /_standin/reset-log``: forgets the recorded requests;
     - ``GET /_standin/state``: every stored flow, namespace file, KV entry and dashboard;
@@ -978,6 +1002,7 @@ def _control(standin: KestraStandin, method: str, path: str, body: bytes) -> tup
                 "files": len(standin.files),
                 "kv": len(standin.kv),
                 "dashboards": len(standin.dashboards),
+                "hazards": list(standin.hazards),
             })
         if (method, path) == ("GET", "/_standin/requests"):
             return _json(200, [
