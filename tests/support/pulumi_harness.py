@@ -63,6 +63,7 @@ class Registered:
     ignore_changes: list = field(default_factory=list)
     additional_secret_outputs: list = field(default_factory=list)
     custom_timeouts: dict = field(default_factory=dict)
+    provider: str = ""  # the explicit provider reference (urn::id), "" for the default provider
 
     def is_secret(self, prop: str) -> bool:
         return prop in self.secret_paths
@@ -240,6 +241,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "update": request.customTimeouts.update,
                     "delete": request.customTimeouts.delete,
                 },
+                provider=request.provider,
             )
         )
         return response
