@@ -107,7 +107,7 @@ if config.docker is not None:
         "kestra", KestraRuntimeArgs.from_config(config, identity.private_key if identity else None)
     ).outputs
 elif config.gke is not None:
-    gke = KestraGke("gke", KestraGkeArgs.from_config(config, identity.email, identity.name, services.services))
+    gke = KestraGke("gke", KestraGkeArgs.from_config(config, identity.email, identity.account_name, services.services))
     runtime = gke.outputs
     pulumi.export("clusterName", gke.cluster_name)
     pulumi.export("cloudSqlInstance", gke.cloud_sql_instance)

@@ -159,7 +159,7 @@ class KestraGke(pulumi.ComponentResource):
             deadline=API_DEADLINE_SECONDS,
             configures_secrets=True,
         )
-        self.cluster_name = self.cluster.name
+        self.cluster_name = self.cluster.cluster_name
         self.cloud_sql_instance = self.database.connection_name
         self.register_outputs(
             {"url": self.kestra.url, "cluster_name": self.cluster_name, "cloud_sql_instance": self.cloud_sql_instance}

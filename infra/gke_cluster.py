@@ -171,5 +171,5 @@ class GkeCluster(pulumi.ComponentResource):
             delete_unreachable=True,
             opts=child,
         )
-        self.name = self.cluster.name
-        self.register_outputs({"name": self.name, "endpoint": self.cluster.endpoint, "node_pool": self.node_pool.id})
+        self.cluster_name = self.cluster.name
+        self.register_outputs({"name": self.cluster_name, "endpoint": self.cluster.endpoint, "node_pool": self.node_pool.id})

@@ -116,6 +116,6 @@ class KestraIdentity(pulumi.ComponentResource):
                 )
             )
         self.email = self.account.email
-        self.name = self.account.name
+        self.account_name = self.account.name  # projects/<p>/serviceAccounts/<email>
         self.private_key = self.key.private_key if self.key is not None else None
         self.register_outputs({"email": self.email, "private_key": self.private_key})

@@ -235,7 +235,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def default_flow(outputs: dict[str, Any]) -> tuple[str, str]:
     """(namespace, flow id) of the flow to run when none is named: by the `profile` output."""
-    return DEFAULT_FLOWS["local"] if outputs.get("profile") == "local" else DEFAULT_FLOWS["gcp"]
+    return DEFAULT_FLOWS.get(outputs.get("profile"), DEFAULT_FLOWS["gcp"])
 
 
 if __name__ == "__main__":

@@ -255,3 +255,43 @@ def test_a_resource_refuses_a_ca_that_is_not_pem():
              "namespace": "dev.testing", "flow_id": "hello", "source": flow_source(), "ca_certificate": "nope"}
     failures = {f.property: f.reason for f in FlowProvider().check({}, props).failures}
     assert failures == {"ca_certificate": "flow dev.testing/hello: ca_certificate must be PEM text"}
+
+
+def _outputs(server, ca=None) -> dict:
+    outputs = {"profile": "gke", "kestraUrl": server.url, "kestraUsername": server.standin.username,
+               "kestraPassword": server.standin.password}
+    if ca is not None:
+        outputs["kestraCaCertificate"] = _pem(ca)
+    return outputs
+
+
+def test_smoke_runs_a_flow_over_verified_https(server, stack_ca):
+    import io
+
+    from kestra import smoke
+
+    with server.client(ca_certificate=_pem(stack_ca[1])) as client:
+        client.create_flow(flow_source())
+    out = io.StringIO()
+    code = smoke.run(_outputs(server, stack_ca[1]), "dev.testing", "hello", timeout=30, interval=0.05, out=out)
+    assert code == smoke.EXIT_OK, out.getvalue()
+    assert "succeeded" in out.getvalue()
+    out = io.StringIO()
+    code = smoke.run(_outputs(server), "dev.testing", "hello", timeout=30, interval=0.05, out=out)
+    assert code == smoke.EXIT_API and "certificate could not be verified" in out.getvalue()
+
+
+def test_validate_reads_url_login_and_ca_from_the_stack_outputs(server, stack_ca, tmp_path):
+    import io
+    import json as json_module
+
+    from kestra import validate
+
+    tree = tmp_path / "flows" / "dev.testing"
+    tree.mkdir(parents=True)
+    (tree / "hello.yaml").write_text(flow_source())
+    for ca, expected in ((stack_ca[1], validate.EXIT_OK), (None, validate.EXIT_API)):
+        out = io.StringIO()
+        code = validate.main([str(tmp_path / "flows"), "--stack-output", "-", "--deadline", "5"], environ={},
+                             out=out, stdin=io.StringIO(json_module.dumps(_outputs(server, ca))))
+        assert code == expected, out.getvalue()
