@@ -19,6 +19,11 @@ delete of a missing file can cascade to its folder, see `delete_namespace_file`)
 
 Redirects are not followed: credentials go to the configured host only.
 
+HTTPS: the server's certificate is always verified. By default against the system's trusted CAs
+(requests' bundle); with `ca_certificate` (PEM text, e.g. the stack output ``kestraCaCertificate``
+of a Kestra whose certificate the stack issued itself) against that CA only. A certificate that
+cannot be verified fails the call at once with `KestraTlsError` (never retried, never skipped).
+
 Endpoints follow Kestra's webserver controllers (FlowController, NamespaceFileController,
 KVController, DashboardController, ExecutionController) and its global ErrorController, whose
 error bodies are Micronaut ``JsonError``: ``{"message": ..., "_embedded": {"errors": [{"message",
@@ -113,6 +118,40 @@ class KestraValidationError(KestraApiError):
     """Kestra's validate endpoint reported constraints; `detail` holds them verbatim."""
 
 
+class KestraTlsError(KestraApiError):
+    """The HTTPS connection failed: the server's certificate could not be verified (unknown CA,
+    wrong host or IP, expired) or TLS could not be negotiated. Not retried."""
+
+
+class _CaAdapter(HTTPAdapter):
+    """An adapter whose HTTPS connections trust exactly the CA certificates in `ca_data` (PEM).
+
+    urllib3 takes the PEM text itself (``ca_cert_data``), so nothing is written to disk; the CA
+    bundle requests would otherwise add (or ``REQUESTS_CA_BUNDLE`` names) is dropped, so only the
+    given CA can vouch for the server.
+    """
+
+    def __init__(self, ca_data: str, **kw: Any) -> None:
+        self._ca_data = ca_data
+        super().__init__(**kw)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):  # type: ignore[override]
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params.get("scheme") == "https":
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            pool_kwargs["ca_cert_data"] = self._ca_data
+            pool_kwargs["cert_reqs"] = "CERT_REQUIRED"
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn, url, verify, cert):  # type: ignore[override]
+        super().cert_verify(conn, url, verify, cert)
+        if url.lower().startswith("https"):
+            conn.cert_reqs = "CERT_REQUIRED"
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+
+
 class _DeadlineExceeded(MaxRetryError):
     """Raised by `_DeadlineRetry` once the deadline has passed or the next pause would pass it.
 
@@ -189,7 +228,8 @@ def _pooled_session(client: "KestraClient") -> tuple[requests.Session, HTTPAdapt
     cache: dict = getattr(_POOL, "sessions", None) or {}
     _POOL.sessions = cache
     digest = hashlib.sha256(client._password.encode()).hexdigest()
-    key = (client.url, client.username, digest, client.tenant)
+    ca_digest = hashlib.sha256(client.ca_certificate.encode()).hexdigest() if client.ca_certificate else ""
+    key = (client.url, client.username, digest, client.tenant, ca_digest)
     entry = cache.pop(key, None) or client._new_session()
     cache[key] = entry  # most recently used last
     while len(cache) > _POOL_SIZE:
@@ -269,6 +309,7 @@ class KestraClient:
     passes a fake pair). A client is meant for one thread at a time; make one per operation. It
     caches no answer; with `reuse_connections` it keeps its keep-alive connection in a per-thread
     pool for the next client with the same URL and login. It does not follow redirects.
+    `ca_certificate` (PEM) replaces the trusted CAs for an ``https://`` URL (see the module doc).
     """
 
     def __init__(
@@ -284,9 +325,12 @@ class KestraClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         reuse_connections: bool = False,
+        ca_certificate: Optional[str] = None,
     ) -> None:
         if not url or not str(url).startswith(("http://", "https://")):
             raise ValueError(f"Kestra URL must start with http:// or https://, got {url!r}")
+        if ca_certificate is not None and "-----BEGIN CERTIFICATE-----" not in str(ca_certificate):
+            raise ValueError("ca_certificate must be PEM text (-----BEGIN CERTIFICATE----- ...)")
         self.url = _strip_userinfo(str(url)).rstrip("/")
         self.username = username
         self._password = password
@@ -297,6 +341,7 @@ class KestraClient:
         self.clock = clock
         self.sleep = sleep
         self.reuse_connections = reuse_connections
+        self.ca_certificate = ca_certificate or None
         self._session: Optional[requests.Session] = None
         self._adapter: Optional[HTTPAdapter] = None
 
@@ -327,7 +372,7 @@ class KestraClient:
     def _new_session(self) -> tuple[requests.Session, HTTPAdapter]:
         session = requests.Session()
         session.auth = (self.username, self._password)
-        adapter = HTTPAdapter(max_retries=0)
+        adapter = _CaAdapter(self.ca_certificate, max_retries=0) if self.ca_certificate else HTTPAdapter(max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session, adapter
@@ -428,6 +473,15 @@ class KestraClient:
         except requests.RequestException as exc:
             cause = exc.args[0] if exc.args else None
             reason = getattr(cause, "reason", None) or cause or exc
+            if isinstance(exc, requests.exceptions.SSLError):
+                trusted = "the CA given as ca_certificate" if self.ca_certificate else "the system's trusted CAs"
+                raise KestraTlsError(
+                    f"Kestra at {self.url}: the TLS connection failed; its certificate could not be verified "
+                    f"against {trusted} (for a Kestra whose certificate the stack issued, pass its CA: the "
+                    "stack output kestraCaCertificate)",
+                    obj=obj, detail=self._scrub(f"{type(reason).__name__}: {reason}", secrets),
+                    method=method, path=api_path,
+                ) from None
             if isinstance(cause, _DeadlineExceeded):
                 last = f"still answered {cause.status}" if cause.status else "gave no answer"
                 message = f"Kestra at {self.url} {last} within the {self.deadline:g} s deadline"

@@ -51,6 +51,7 @@ from .smoke import (
     EXIT_TIMEOUT,
     PASSING_STATES,
     SmokeError,
+    client_from_outputs,
     load_outputs,
     state_of,
     task_runs_in,
@@ -672,7 +673,7 @@ def main(argv: Optional[list[str]] = None, stdin: TextIO = sys.stdin, out: TextI
     except SmokeError as exc:
         print(f"error: {exc}", file=out)
         return exc.code
-    with KestraClient(outputs["kestraUrl"], outputs["kestraUsername"], outputs["kestraPassword"]) as client:
+    with client_from_outputs(outputs) as client:
         tour = Tour(client, outputs, timeout=args.timeout, interval=args.interval, out=out, progress=progress)
         return tour.run(phases)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from .client import YAML_SPLIT, KestraApiError, KestraClient, validation_problems
-from .smoke import SmokeError, load_outputs
+from .smoke import SmokeError, client_from_outputs, load_outputs
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG, EXIT_API = 0, 1, 2, 3
 DEFAULT_USERNAME = "admin@kestra.io"
@@ -150,9 +150,7 @@ def main(argv: Optional[list[str]] = None, environ: Optional[dict] = None, out: 
         return EXIT_CONFIG
     try:
         outputs = connection(args, environ, stdin)
-        client = KestraClient(
-            outputs["kestraUrl"], outputs["kestraUsername"], outputs["kestraPassword"], deadline=args.deadline
-        )
+        client = client_from_outputs(outputs, deadline=args.deadline)
     except SmokeError as exc:
         print(f"error: {exc}", file=out)
         return exc.code
