@@ -1,5 +1,5 @@
 """GKE Standard: the cluster, its node pool and service account, and the Kubernetes provider that
-reaches it with a token from the GCP provider (no kubeconfig file)."""
+reaches it through `gke-gcloud-auth-plugin` (no kubeconfig file)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,23 @@ def node_service_account_id(cluster_name: str) -> str:
     return cluster_name[: 30 - len(suffix)].rstrip("-") + suffix
 
 
-def render_kubeconfig(endpoint: str, ca_certificate_b64: str, token: str) -> str:
-    """A kubeconfig for the cluster at `endpoint`, authenticating with an OAuth access token."""
+# Google's credential plugin for kubectl and client-go (GKE 1.26+): it mints a token from the
+# caller's gcloud/ADC credentials at each use, so the kubeconfig itself holds no credential.
+AUTH_PLUGIN = "gke-gcloud-auth-plugin"
+AUTH_PLUGIN_INSTALL_HINT = (
+    "Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin, or the "
+    "google-cloud-cli-gke-gcloud-auth-plugin package): "
+    "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
+)
+
+
+def render_kubeconfig(endpoint: str, ca_certificate_b64: str) -> str:
+    """A kubeconfig for the cluster at `endpoint` whose user runs `gke-gcloud-auth-plugin`.
+
+    It depends on the cluster alone (endpoint and CA), never on a token, so it is the same on every
+    run: no provider diff on each preview, and `destroy`/`refresh` (which do not run the program)
+    still authenticate with fresh credentials.
+    """
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
@@ -52,8 +67,21 @@ def render_kubeconfig(endpoint: str, ca_certificate_b64: str, token: str) -> str
             "clusters": [
                 {"name": "gke", "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate_b64}}
             ],
-            "users": [{"name": "gcp", "user": {"token": token}}],
-            "contexts": [{"name": "gke", "context": {"cluster": "gke", "user": "gcp"}}],
+            "users": [
+                {
+                    "name": "gke",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": AUTH_PLUGIN,
+                            "installHint": AUTH_PLUGIN_INSTALL_HINT,
+                            "provideClusterInfo": True,
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+            "contexts": [{"name": "gke", "context": {"cluster": "gke", "user": "gke"}}],
             "current-context": "gke",
         },
         sort_keys=False,
@@ -71,12 +99,10 @@ class GkeCluster(pulumi.ComponentResource):
     can reach it from a workstation or CI. The nodes run as a service account of their own with
     `roles/container.defaultNodeServiceAccount` only, never the Compute Engine default account.
 
-    `provider` is a Kubernetes provider for this cluster: endpoint and CA from the cluster, and an
-    OAuth access token of the credentials the GCP provider uses (`gcp.organizations.get_client_config`),
-    fetched anew on every run of the program. `cluster_identifier` is the cluster's id, so a new
-    token updates the provider and never replaces the Kubernetes objects. The token lives about an
-    hour: commands that do not run the program (`destroy`, `refresh`) need `--run-program` to get
-    a fresh one (README, "Kestra on GKE").
+    `provider` is a Kubernetes provider for this cluster: endpoint and CA from the cluster, and
+    `gke-gcloud-auth-plugin` as the credential (it must be on the PATH of whoever runs `pulumi`;
+    README, "Kestra on GKE"). `cluster_identifier` is the cluster's id, so only a new cluster
+    replaces the provider and the Kubernetes objects in it.
 
     Depends only on the network: nothing here waits for Cloud SQL.
     """
@@ -159,13 +185,12 @@ class GkeCluster(pulumi.ComponentResource):
             # The autoscaler owns the size once the pool exists.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
         )
-        client = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        kubeconfig = pulumi.Output.all(
-            self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate, client.access_token
-        ).apply(lambda v: render_kubeconfig(v[0], v[1], v[2]))
+        kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate).apply(
+            lambda v: render_kubeconfig(v[0], v[1])
+        )
         self.provider = k8s.Provider(
             "gke",
-            kubeconfig=pulumi.Output.secret(kubeconfig),
+            kubeconfig=kubeconfig,
             cluster_identifier=self.cluster.id,
             # A cluster deleted behind Pulumi's back must not block `destroy` of what was in it.
             delete_unreachable=True,

@@ -18,7 +18,6 @@ import yaml
 
 from tests.infra.conftest import PROJECT
 from tests.support.pulumi_harness import (
-    MOCK_ACCESS_TOKEN,
     MOCK_CLUSTER_CA,
     MOCK_CLUSTER_ENDPOINT,
     MOCK_GLOBAL_ADDRESS,
@@ -194,20 +193,29 @@ def test_nodes_run_as_their_own_service_account_with_the_node_role_only(gke_run)
     assert [g.inputs["role"] for g in grants] == ["roles/container.defaultNodeServiceAccount"]
 
 
-def test_kubernetes_provider_is_built_from_the_cluster_with_a_gcp_token(gke_run):
+def test_kubernetes_provider_is_built_from_the_cluster_and_the_gke_auth_plugin(gke_run):
     provider = gke_run.one("pulumi:providers:kubernetes")
-    assert provider.is_secret("kubeconfig")
     kubeconfig = yaml.safe_load(plain(provider.inputs["kubeconfig"]))
     assert kubeconfig["clusters"][0]["cluster"] == {
         "server": f"https://{MOCK_CLUSTER_ENDPOINT}", "certificate-authority-data": MOCK_CLUSTER_CA,
     }
-    assert kubeconfig["users"][0]["user"] == {"token": MOCK_ACCESS_TOKEN}
-    assert kubeconfig["current-context"] == kubeconfig["contexts"][0]["name"]
+    # The credential is Google's exec plugin (GKE docs, "Install kubectl and configure cluster
+    # access"): a token minted at each use, none stored, so the kubeconfig never changes between
+    # runs and destroy/refresh an hour later still authenticate.
+    (user,) = kubeconfig["users"]
+    exec_ = user["user"]["exec"]
+    assert exec_["command"] == "gke-gcloud-auth-plugin"
+    assert exec_["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert exec_["provideClusterInfo"] is True
+    assert "token" not in user["user"] and "gke-gcloud-auth-plugin" in exec_["installHint"]
+    context = next(c for c in kubeconfig["contexts"] if c["name"] == kubeconfig["current-context"])
+    assert context["context"] == {"cluster": kubeconfig["clusters"][0]["name"], "user": user["name"]}
+    assert not provider.is_secret("kubeconfig")  # endpoint and CA are not secrets; nothing else is in it
+    assert not any(token.startswith("gcp:organizations/getClientConfig") for token, _ in gke_run.invokes)
     cluster = gke_run.one(CLUSTER)
-    # Only a new cluster replaces the provider (and the objects in it); a new token updates it.
+    # Only a new cluster replaces the provider (and the objects in it).
     assert provider.inputs["clusterIdentifier"] == f"projects/{PROJECT}/locations/europe-west2-b/clusters/kestra-dev"
     assert cluster.urn in provider.dependencies
-    assert ("gcp:organizations/getClientConfig:getClientConfig", {}) in gke_run.invokes
     for r in gke_run.resources:
         if r.type.startswith("kubernetes:"):
             assert r.provider.startswith(provider.urn + "::"), (r.type, r.name, r.provider)

@@ -38,7 +38,6 @@ MOCK_PRIVATE_KEY = base64.b64encode(
 GCS_SERVICE_AGENT = "service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
 
 # What the mocked gke-profile resources answer (computed outputs the program reads).
-MOCK_ACCESS_TOKEN = "ya29.mock-access-token-0123456789"  # gcp.organizations.getClientConfig
 MOCK_CLUSTER_ENDPOINT = "198.51.100.20"
 MOCK_CLUSTER_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK CLUSTER CA\n-----END CERTIFICATE-----\n").decode()
 MOCK_SQL_PRIVATE_IP = "10.30.0.3"
@@ -198,8 +197,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "project": args.args.get("project", "mock-project"),
                 "id": "mock",
             }
-        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
-            return {"accessToken": MOCK_ACCESS_TOKEN, "project": "mock-project", "region": "", "zone": "", "id": "mock"}
         if args.token == "gcp:organizations/getProject:getProject":
             return {"number": "123456789012", "projectId": args.args.get("projectId", "mock")}
         raise AssertionError(f"unexpected invoke {args.token} — answer it in RecordingMocks.call")
