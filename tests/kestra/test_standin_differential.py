@@ -2,16 +2,14 @@
 
 tests/support/differential.py holds the requests (scenarios of exchanges) and what is compared of
 each answer: status, content type and the JSON fields the client reads. The real server's answers
-are recorded in tests/kestra/standin_recorded.json. Always, the stand-in is held against that
-recording; with ``KESTRA_URL`` set (a real Kestra, see the README's "Tests"), the real server is
-held against it too, so a recording that no longer matches Kestra fails instead of silently
-vouching for the stand-in. Differences the stand-in keeps on purpose are listed, with why, in
+are recorded in tests/kestra/standin_recorded.json. Here, always, the stand-in is held against
+that recording; tests/integration/test_differential_live.py holds a real Kestra (``KESTRA_URL``,
+see the README's "Tests") against it too, so a recording that no longer matches Kestra fails
+instead of silently vouching for the stand-in. Differences the stand-in keeps on purpose are listed, with why, in
 `tests.support.kestra_standin.KEPT_DIFFERENCES`.
 """
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -87,14 +85,4 @@ def test_the_standin_answers_as_the_recorded_kestra(standin, scenario):
     # A kept difference skips the compared fields only: status and content type must agree.
     kept = frozenset(e.name for e in scenario.exchanges if e.kept)
     lines = differential.differences(RECORDED["scenarios"][scenario.name], answers, views_skipped=kept)
-    assert lines == [], "\n".join(lines)
-
-
-@pytest.mark.integration
-@pytest.mark.skipif(not os.environ.get("KESTRA_URL"), reason="KESTRA_URL is not set")
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_the_real_kestra_still_answers_as_recorded(scenario):
-    target = differential.target_from_env()
-    answers = differential.run(target, scenario)
-    lines = differential.differences(RECORDED["scenarios"][scenario.name], answers)
     assert lines == [], "\n".join(lines)

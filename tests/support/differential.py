@@ -5,7 +5,8 @@ own. For every answer, what is compared is the status, the content type and the 
 client reads (`Exchange.fields`, a small path language, see `extract`). The answers of a real
 Kestra 1.1.7 are kept in ``tests/kestra/standin_recorded.json``, so the stand-in is held against
 them on every run, with or without a real server (tests/kestra/test_standin_differential.py);
-with ``KESTRA_URL`` set the real server is held against them too, so the recording cannot rot.
+with ``KESTRA_URL`` set the real server is held against them too
+(tests/integration/test_differential_live.py), so the recording cannot rot.
 
 Record again (after adding or changing an exchange) against a real Kestra 1.1.7:
 
