@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import differential
-from tests.support.differential import SCENARIOS, Target
+from tests.support.differential import SCENARIOS, Exchange, Scenario, Target
 from tests.support.kestra_standin import KEPT_DIFFERENCES, KestraStandin, _media_in
 
 RECORDED = differential.load_recording()
@@ -63,19 +63,15 @@ def test_every_kept_difference_is_named_by_an_exchange_and_every_name_is_listed(
     assert set(KEPT_DIFFERENCES) - NOT_SENDABLE == named
 
 
-def test_no_exchange_puts_a_flow_or_dashboard_it_has_not_created_first():
+def test_the_runner_never_puts_a_flow_or_dashboard_the_server_does_not_have(standin):
     """A PUT of a missing flow or dashboard can freeze the real server (kestra-io/kestra#12984):
-    every PUT of one must follow its creation in the same scenario, with no delete between."""
-    for scenario in SCENARIOS:
-        alive: set = set()
-        for exchange in scenario.exchanges:
-            parts = exchange.path.split("/")
-            if exchange.method == "POST" and exchange.path in ("main/flows", "main/dashboards"):
-                alive.add(exchange.path)  # coarse: something was created there
-            if exchange.method == "DELETE" and parts[1] in ("flows", "dashboards"):
-                alive.discard(f"main/{parts[1]}")
-            if exchange.method == "PUT" and parts[1] in ("flows", "dashboards"):
-                assert f"main/{parts[1]}" in alive, f"{scenario.name}/{exchange.name}"
+    the runner reads first and refuses, so no scenario can send one by mistake."""
+    target = Target(standin.url, standin.username, standin.password, poll_pause=0)
+    for path in ("main/flows/@ns@/gone", "main/dashboards/@did@"):
+        careless = Scenario("careless", (Exchange("put", "PUT", path, body="id: gone\n", ctype="application/x-yaml"),))
+        with pytest.raises(differential.Hazard, match="PUT of the missing"):
+            differential.run(target, careless)
+    assert standin.hazards == [] and [r.method for r in standin.requests] == ["GET", "GET"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

@@ -14,7 +14,8 @@ Record again (after adding or changing an exchange) against a real Kestra 1.1.7:
         python -m tests.support.differential record
 
 No exchange may send a PUT of a flow or dashboard that does not exist: Kestra 1.1.7 can freeze on
-it (kestra-io/kestra#12984; `KestraStandin._hazard`).
+it (kestra-io/kestra#12984; `KestraStandin._hazard`). `run` reads the object first and refuses
+(`Hazard`) instead of sending such a PUT.
 
 Values that differ on every run are replaced by tokens before the comparison: ``@ns@`` (the
 scenario's namespace), ``@did@`` (its dashboard id), ``@exec@`` and others captured from answers
@@ -572,7 +573,23 @@ class Answer:
         return {"status": self.status, "ctype": self.ctype, "view": self.view}
 
 
+class Hazard(Exception):
+    """An exchange would PUT a flow or dashboard the target does not have (never sent)."""
+
+
+def _guard(target: Target, exchange: Exchange, tokens: dict) -> None:
+    """Reads the flow or dashboard a PUT targets, and raises `Hazard` when it is missing."""
+    parts = _tokens_in(exchange.path, tokens).split("/")
+    document = (len(parts) == 4 and parts[1] == "flows") or (len(parts) == 3 and parts[1] == "dashboards")
+    if exchange.method != "PUT" or not document:
+        return
+    url = f"{target.url.rstrip('/')}/api/v1/{'/'.join(parts)}"
+    if requests.get(url, auth=(target.username, target.password), timeout=30).status_code == 404:
+        raise Hazard(f"{exchange.name}: PUT of the missing {'/'.join(parts[1:])} (kestra-io/kestra#12984)")
+
+
 def _send(target: Target, exchange: Exchange, tokens: dict) -> requests.Response:
+    _guard(target, exchange, tokens)
     url = f"{target.url.rstrip('/')}/api/v1/{_tokens_in(exchange.path, tokens)}"
     headers = {}
     if exchange.accept:
