@@ -578,8 +578,8 @@ class KestraStandin:
 
         Micronaut 4's routing: the routes of this method and path that consume the Content-Type
         (for a method with a body: GET ignores it) and produce an accepted type are the
-        candidates (DefaultRouter.findAllClosest); the
-        template with the fewest variables wins ("flows/validate" over "flows/{namespace}").
+        candidates (DefaultRouter.findAllClosest); the template with the fewest variables wins
+        ("flows/validate" over "flows/{namespace}").
         With none, RequestLifecycle.onRouteMiss looks at the routes of the request's method on
         the path: 415 when one does not consume the Content-Type (listing what those consume),
         else 406 when one does not produce the Accept; with no route of that method there, 405
@@ -1345,6 +1345,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault.kind == "status":
                 return self._send(record, *_json(fault.status, {"message": "Service Unavailable"}))
 
+        if not path.startswith("/api/v1/"):
+            return self._send(record, *_json(404, {"message": "Not Found"}))
         if not authorized and not standin.is_open(method, path):
             # AuthenticationFilter.doFilter: HttpResponse.unauthorized() + WWW-Authenticate, before any routing.
             return self._send(record, 401, "", b"", {"WWW-Authenticate": "Basic"})

@@ -36,7 +36,7 @@ ISO-8601 dates and durations (cli application.yml): Execution (``id, namespace, 
 flowRevision, tenantId, taskRunList, inputs, outputs, labels, state, trigger, deleted, metadata``),
 State (``current, histories[{state, date}], duration, startDate, endDate`` — endDate only once
 terminated), TaskRun (``id, executionId, namespace, flowId, taskId, parentTaskRunId, value,
-attempts[{state}], outputs`` — always present, null when none — ``state``), LogEntry
+attempts[{state}], outputs`` — ``{}`` once ended when the task has none, null before — ``state``), LogEntry
 (``namespace, flowId, taskId, executionId, taskRunId, attemptNumber, timestamp, level, thread,
 message``), ExecutionTrigger (``id, type, variables``).
 
