@@ -115,7 +115,14 @@ class KestraUnavailable(KestraApiError):
 
 
 class KestraValidationError(KestraApiError):
-    """Kestra's validate endpoint reported constraints; `detail` holds them verbatim."""
+    """Kestra refuses a flow or dashboard: what a user catches for "this document is not valid".
+
+    Raised both when a validate endpoint reports constraints (`check_flow`, `check_dashboard`)
+    and when a write of the document answers 422 (create or update of a flow or dashboard:
+    ErrorController turns the ConstraintViolationException of an unknown type, a missing
+    property, a bad id, or an existing id into 422 "Invalid entity: ..."). `detail` holds
+    Kestra's text verbatim; `already_exists` tells the duplicate-id case apart.
+    """
 
 
 class KestraTlsError(KestraApiError):
@@ -442,11 +449,13 @@ class KestraClient:
         retry_statuses: Optional[Iterable[int]] = None,
         secrets: Iterable[str] = (),
         ok_statuses: Iterable[int] = (),
+        document: str = "",
     ) -> requests.Response:
         """One API call under `/api/v1/{tenant}`; raises `KestraApiError` unless 2xx.
 
         `accept` must match what the route produces (Micronaut answers 406 otherwise);
-        `content_type` what it consumes (415 otherwise).
+        `content_type` what it consumes (415 otherwise). `document` ("flow", "dashboard") marks
+        a write of that document: its 422 is Kestra refusing it, `KestraValidationError`.
         """
         # A request that is never repeated gets a connection of its own: a keep-alive connection
         # that the server closed meanwhile would fail it for nothing.
@@ -522,6 +531,8 @@ class KestraClient:
             raise KestraUnavailable(
                 f"Kestra at {self.url} still answered {status} within the {self.deadline:g} s deadline", **common
             )
+        if status == 422 and document:
+            raise KestraValidationError(f"Kestra refuses the {document}", **common)
         if status == 422:
             raise KestraApiError("Kestra rejected the request", **common)
         if 300 <= status < 400:
@@ -569,8 +580,11 @@ class KestraClient:
             raise KestraValidationError("Kestra reports the flow invalid", obj=obj, detail="; ".join(problems))
 
     def create_flow(self, source: str) -> dict:
-        """``POST /flows`` (YAML). An existing flow answers 422 "Flow id already exists"."""
-        return self._json(self._request("POST", "flows", "flow", data=source.encode(), content_type=YAML))
+        """``POST /flows`` (YAML). Kestra refusing the flow (422) → `KestraValidationError`; an
+        existing flow is one such refusal, "Flow id already exists" (`already_exists`)."""
+        return self._json(
+            self._request("POST", "flows", "flow", data=source.encode(), content_type=YAML, document="flow")
+        )
 
     def get_flow(self, namespace: str, flow_id: str, *, source: bool = True) -> dict:
         """``GET /flows/{ns}/{id}`` with the original YAML in ``source``; 404 → `KestraNotFound`."""
@@ -608,6 +622,7 @@ class KestraClient:
                 f"flow {namespace}/{flow_id}",
                 data=source.encode(),
                 content_type=YAML,
+                document="flow",
             )
         )
 
@@ -770,8 +785,12 @@ class KestraClient:
             raise KestraValidationError("Kestra reports the dashboard invalid", obj=obj, detail="; ".join(problems))
 
     def create_dashboard(self, source: str) -> dict:
-        """``POST /dashboards`` (YAML with ``id``); duplicate id → 422 "Dashboard id already exists"."""
-        return self._json(self._request("POST", "dashboards", "dashboard", data=source.encode(), content_type=YAML))
+        """``POST /dashboards`` (YAML with ``id``). Kestra refusing it (422) → `KestraValidationError`,
+        among them a duplicate id, "Dashboard id already exists" (`already_exists`)."""
+        return self._json(
+            self._request("POST", "dashboards", "dashboard", data=source.encode(), content_type=YAML,
+                          document="dashboard")
+        )
 
     def get_dashboard(self, dashboard_id: str) -> dict:
         """``GET /dashboards/{id}`` → JSON with the YAML in ``sourceCode``; 404 if missing."""
@@ -794,6 +813,7 @@ class KestraClient:
                 f"dashboard {dashboard_id}",
                 data=source.encode(),
                 content_type=YAML,
+                document="dashboard",
             )
         )
 
@@ -877,11 +897,25 @@ class KestraClient:
     def search_executions(
         self, namespace: str, flow_id: str, *, start_date: Optional[str] = None, size: int = 50
     ) -> list[dict]:
-        """``GET /executions/search`` (legacy ``namespace``/``flowId``/``startDate`` filters, still
-        read by Kestra 1.1's ExecutionController.searchExecutions) → the ``results`` of the page."""
-        params = {"namespace": namespace, "flowId": flow_id, "size": str(size)}
+        """Executions of exactly this flow started at or after `start_date` → the ``results`` of
+        ``GET /executions/search``.
+
+        Sends the ``filters[field][OPERATION]`` form (QueryFilterFormatBinder), not the deprecated
+        ``startDate`` parameter: RequestUtils.mapLegacyParamsToFilters maps that one to START_DATE
+        GREATER_THAN — strictly after — and the H2 ``start_date`` column holds the start truncated
+        to milliseconds (migration V1_32, ``LEFT(..., 23)``), so an execution's own start, which
+        the tour passes, would not find it. Both forms cannot be mixed: when any ``filters[...]``
+        is given, the legacy parameters are ignored (getFiltersOrDefaultToLegacyMapping). Without
+        `start_date` Kestra searches the last 8 days (TimeLineSearch.extractFrom). `start_date`:
+        ISO-8601 with an offset (``ZonedDateTime.parse``), e.g. ``2025-01-02T03:04:05.678Z``.
+        """
+        params = {
+            "filters[namespace][EQUALS]": namespace,
+            "filters[flowId][EQUALS]": flow_id,
+            "size": str(size),
+        }
         if start_date:
-            params["startDate"] = start_date
+            params["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] = start_date
         body = self._json(self._request("GET", "executions/search", f"flow {namespace}/{flow_id}", params=params))
         return (body or {}).get("results") or []
 

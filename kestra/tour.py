@@ -436,8 +436,10 @@ def _duration(execution: dict) -> str:
 
 
 def _search_date(instant: Optional[str]) -> Optional[str]:
-    """An execution's ISO instant (nanoseconds, ``Z``) in the only shape the search's ``startDate``
-    parses: ``yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]`` (ExecutionController.searchExecutions)."""
+    """An execution's ISO instant (nanoseconds, ``Z``) truncated to the millisecond, for
+    `KestraClient.search_executions` ("started at or after"): Kestra compares with the H2
+    ``start_date`` column, which holds starts truncated to milliseconds (jdbc-h2 migration
+    V1_32), so a finer instant would miss an execution started in the same millisecond."""
     if not instant:
         return None
     moment = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", instant).replace("Z", "+00:00"))
