@@ -107,8 +107,18 @@ NOT_EXECUTED_WITH_REAL_PLUGINS = {
 }
 PLUGINS_DIR = kestra_run.plugins_dir()
 REAL_PLUGINS = PLUGINS_DIR is not None
-needs_real_plugins = pytest.mark.skipif(not REAL_PLUGINS, reason=f"{kestra_run.PLUGINS_DIR_VAR} is not set (CI masks)")
-masked_only = pytest.mark.skipif(REAL_PLUGINS, reason=f"{kestra_run.PLUGINS_DIR_VAR} is set: nothing is masked")
+
+
+def plugin_mode(real: bool):
+    """Tests of one mode only: with the real jars (a session) or masking (CI, and any run without
+    KESTRA_PLUGINS_DIR); each mode's tests state the same behaviour for their side."""
+    reason = (f"{kestra_run.PLUGINS_DIR_VAR} is not set (CI masks)" if real
+              else f"{kestra_run.PLUGINS_DIR_VAR} is set: nothing is masked")
+    return pytest.mark.skipif(REAL_PLUGINS != real, reason=reason)
+
+
+needs_real_plugins = plugin_mode(True)
+masked_only = plugin_mode(False)
 
 
 def broken_kind(name: str) -> str:
