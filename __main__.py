@@ -10,9 +10,11 @@ from infra.bigquery import BigQueryArgs, BigQueryDatasets
 from infra.config import load_config
 from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, stack_kv_values
 from infra.events import EventsArgs, UploadEvents
+from infra.gke import KestraGke, KestraGkeArgs
 from infra.identity import IdentityArgs, KestraIdentity
 from infra.runtime import KestraRuntime, KestraRuntimeArgs
-from infra.services import ProjectServices, ProjectServicesArgs
+from infra.runtimes import external_runtime
+from infra.services import GKE_SERVICES, REQUIRED_SERVICES, ProjectServices, ProjectServicesArgs
 from infra.storage import Storage, StorageArgs
 from kestra.resources import KestraConnection
 
@@ -24,7 +26,11 @@ gcp_resources: list[pulumi.Resource] = []
 identity = None
 if config.gcp is not None:
     gcp_cfg = config.gcp
-    services = ProjectServices("services", ProjectServicesArgs(project=gcp_cfg.project))
+    services = ProjectServices(
+        "services",
+        ProjectServicesArgs(project=gcp_cfg.project,
+                            services=REQUIRED_SERVICES + (GKE_SERVICES if config.gke else ())),
+    )
     storage = Storage(
         "storage",
         StorageArgs(
@@ -70,6 +76,7 @@ if config.gcp is not None:
             dataset_ids=bigquery.dataset_ids,
             subscription_id=events.subscription_id,
             depends_on=services.services,
+            create_key=config.gke is None,  # on GKE, Workload Identity: no key at all
         ),
     )
     gcp_resources = [storage, bigquery, events, identity]
@@ -94,15 +101,19 @@ if config.gcp is not None:
     pulumi.export("topicId", events.topic_id)
     pulumi.export("subscriptionId", events.subscription_id)
 
+# The runtime: Docker on this machine, GKE, or an existing Kestra. Each yields the same contract.
 if config.docker is not None:
     runtime = KestraRuntime(
         "kestra", KestraRuntimeArgs.from_config(config, identity.private_key if identity else None)
-    )
-    kestra_url, kestra_password = runtime.url, runtime.password
-    internal_url, kestra_ready = runtime.internal_url, [runtime.kestra_container]
+    ).outputs
+elif config.gke is not None:
+    gke = KestraGke("gke", KestraGkeArgs.from_config(config, identity.email, identity.account_name, services.services))
+    runtime = gke.outputs
+    pulumi.export("clusterName", gke.cluster_name)
+    pulumi.export("cloudSqlInstance", gke.cloud_sql_instance)
+    pulumi.export("kestraAddress", gke.endpoint.ip_address)
 else:
-    kestra_url, kestra_password = config.access.external_url, config.access.password
-    internal_url, kestra_ready = config.access.external_url, []
+    runtime = external_runtime(config)
 
 # Flows run as soon as they are saved (triggers start), so they wait for every GCP grant too.
 flows = FlowsDeployment(
@@ -110,25 +121,31 @@ flows = FlowsDeployment(
     FlowsDeploymentArgs(
         flows_dir=config.flows.path,
         catalogue=config.flows.catalogue,
-        connection=KestraConnection(url=kestra_url, username=config.access.username, password=kestra_password),
+        connection=KestraConnection(
+            url=runtime.url, username=config.access.username, password=runtime.password,
+            deadline=runtime.deadline, ca_certificate=runtime.ca_certificate,
+        ),
         kv_values=stack_kv_values(
             git_repository_url=config.flows.git_repository_url,
             git_branch=config.flows.git_branch,
-            kestra_internal_url=internal_url,
+            kestra_internal_url=runtime.internal_url,
             gcp=gcp_kv_values,
         ),
         include_gcp=config.gcp is not None,
         demo_schedule_enabled=config.flows.demo_schedule_enabled,
         keep_data=config.keep_data,
-        depends_on=kestra_ready + gcp_resources,
+        depends_on=[*runtime.ready, *gcp_resources],
     ),
 )
 
-pulumi.export("kestraUrl", kestra_url)
+pulumi.export("kestraUrl", runtime.url)
 pulumi.export("kestraUsername", config.access.username)
-pulumi.export("kestraPassword", pulumi.Output.secret(kestra_password))
+pulumi.export("kestraPassword", pulumi.Output.secret(runtime.password))
+if runtime.ca_certificate is not None:
+    # Not secret (a CA certificate is public); clients verify kestraUrl against it.
+    pulumi.export("kestraCaCertificate", runtime.ca_certificate)
 pulumi.export("flows", sorted(flows.flows))
 pulumi.export("skippedFlows", flows.skipped_flows)
 # Whether the stack gave its Kestra a GitHub token / Gemini key (python -m kestra.tour reads these).
-pulumi.export("gitSyncConfigured", config.docker is not None and config.github_token is not None)
-pulumi.export("aiConfigured", config.docker is not None and config.gemini_api_key is not None)
+pulumi.export("gitSyncConfigured", runtime.configures_secrets and config.github_token is not None)
+pulumi.export("aiConfigured", runtime.configures_secrets and config.gemini_api_key is not None)

@@ -7,7 +7,14 @@ lines name the config key, before any resource is declared — so a typo never h
 Profiles:
 - ``gcp``: every GCP resource, Kestra in Docker (or external) wired to them.
 - ``local``: no GCP resource at all; Kestra + Postgres in Docker, flows that need no cloud.
+- ``gke``: every GCP resource of ``gcp``, and Kestra itself on GKE (Helm chart, Cloud SQL, GCS),
+  keyless. Refuses ``kestraUrl`` and the Docker-only keys.
 - ``auto`` (default): ``gcp`` when ``gcp:project`` is set, else ``local``.
+
+The CLI hands the program every key declared in Pulumi.yaml, with its default when unset, so a key
+cannot be told "unset" from "set to its default": a Docker-only key counts as set in the gke
+profile when it differs from its declared default (`DOCKER_ONLY_DEFAULTS`, checked against
+Pulumi.yaml by the tests).
 
 Secrets are read as plaintext only to validate them and are handed on as secret Outputs; nothing
 here logs a value.
@@ -41,8 +48,29 @@ BUCKET_FOLDERS = (
     "yc-retry/errors/",
 )
 IAM_MODES = ("least-privilege", "guide")
-PROFILES = ("auto", "gcp", "local")
+PROFILES = ("auto", "gcp", "local", "gke")
 DEFAULT_KESTRA_USERNAME = "admin@kestra.io"
+DEFAULT_KESTRA_VERSION = "v1.1.7"
+# Keys only the Docker runtime reads, with the defaults Pulumi.yaml declares for them.
+DOCKER_ONLY_DEFAULTS = {
+    "postgresImage": "postgres:17",
+    "hostAddress": "127.0.0.1",
+    "uiPort": "8080",
+    "managementPort": "8081",
+    "kestraPublicUrl": "",
+    "startupTimeoutSeconds": "300",
+}
+# GKE release channels (container.v1 ReleaseChannel.Channel, UNSPECIFIED left out).
+GKE_RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
+GKE_DEFAULTS = {
+    "gkeMachineType": "e2-standard-4",
+    "gkeMinNodes": 1,
+    "gkeMaxNodes": 3,
+    "gkeReleaseChannel": "REGULAR",
+    "kestraWorkerReplicas": 1,
+    "kestraSourceRanges": ("0.0.0.0/0",),
+    "cloudSqlTier": "db-custom-1-3840",
+}
 
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -51,6 +79,10 @@ _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _OBJECT_ROLES = ("roles/storage.objectAdmin", "roles/storage.objectUser")
+_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*$")
+_SQL_TIER = re.compile(r"^db-[a-z0-9]+(-[a-z0-9]+)*$")
+_NETWORK_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DOMAIN_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class ConfigError(pulumi.RunError, ValueError):
@@ -96,6 +128,24 @@ class DockerSettings:
 
 
 @dataclass(frozen=True)
+class GkeSettings:
+    """Kestra on GKE: the cluster, its network, Cloud SQL and the HTTPS endpoint."""
+
+    name_prefix: str  # kestra-<stack>: the cluster's name, and a prefix for the other names
+    location: str  # a zone (zonal cluster) or the region itself (regional cluster)
+    network: str  # "" → a VPC of the stack's own; else the name of an existing network
+    machine_type: str
+    min_nodes: int
+    max_nodes: int
+    release_channel: str
+    worker_replicas: int
+    domain: Optional[str]  # None → a certificate the stack issues for the reserved IP
+    source_ranges: tuple
+    cloud_sql_tier: str
+    kestra_image_tag: str
+
+
+@dataclass(frozen=True)
 class KestraAccess:
     """Credentials for Kestra's basic auth. A None password means: generate one."""
 
@@ -133,6 +183,7 @@ class StackConfig:
     # keepData: retain data on destroy (GCP: bucket, objects, datasets; Kestra: KV entries and
     # namespace files). Applies from the next `pulumi up`: destroy uses the options in state.
     keep_data: bool = False
+    gke: Optional[GkeSettings] = None  # set in the gke profile (then docker is None)
 
     @property
     def uses_gcp(self) -> bool:
@@ -184,6 +235,25 @@ class _Reader:
             self.problems.append(f"{self.name(key)}: {number} is outside {low}..{high}")
             return default
         return number
+
+    def strings(self, key: str, default: tuple) -> tuple:
+        """A key declared `type: array` of strings: the CLI hands its value over as JSON text."""
+        import json
+
+        value = self.raw(key)
+        if value is None:
+            return tuple(default)
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+            self.problems.append(
+                f"{self.name(key)}: expected a list of strings, e.g. "
+                f"`pulumi config set --path '{key}[0]' 203.0.113.0/24`"
+            )
+            return tuple(default)
+        return tuple(v.strip() for v in parsed)
 
     def mapping(self, key: str) -> dict:
         """A key declared `type: object`: the CLI hands its value to the program as JSON text."""
@@ -270,10 +340,16 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
     if profile == "auto":
         profile = "gcp" if project else "local"
     keep_data = r.boolean("keepData", False)
-    gcp = _read_gcp(r, project, keep_data) if profile == "gcp" else None
+    gcp = _read_gcp(r, project, keep_data) if profile in ("gcp", "gke") else None
 
     external_url = r.text("kestraUrl")
-    if external_url and (problem := _http_url_problem(external_url)):
+    if external_url and profile == "gke":
+        r.problems.append(
+            f"{r.name('kestraUrl')}: the gke profile runs its own Kestra on GKE — remove it "
+            "(`pulumi config rm kestraUrl`), or use profile gcp or local for an existing Kestra"
+        )
+        external_url = None
+    elif external_url and (problem := _http_url_problem(external_url)):
         r.problems.append(f"{r.name('kestraUrl')}: {problem}")
     username = r.text("kestraUsername", DEFAULT_KESTRA_USERNAME)
     if problem := basic_auth_username_problem(username):
@@ -286,7 +362,8 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         r.problems.append(
             f"{r.name('kestraPassword')}: required with kestraUrl (the external Kestra's basic-auth password)"
         )
-    docker = None if external_url else _read_docker(r)
+    gke = _read_gke(r, gcp, stack) if profile == "gke" else None
+    docker = None if external_url or profile == "gke" else _read_docker(r)
 
     flows_dir = r.text("flowsDir", "flows")
     demo_schedule_enabled = r.boolean("demoScheduleEnabled", False)
@@ -319,6 +396,7 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         gemini_model=r.text("geminiModel", "gemini-2.5-flash"),
         flows=flows,
         keep_data=keep_data,
+        gke=gke,
     )
     if r.problems:
         raise ConfigError(r.problems)
@@ -376,10 +454,99 @@ def _read_gcp(r: _Reader, project: Optional[str], keep_data: bool) -> Optional[G
     )
 
 
-def _read_docker(r: _Reader) -> DockerSettings:
-    version = r.text("kestraVersion", "v1.1.7")
+def _read_kestra_version(r: _Reader) -> str:
+    version = r.text("kestraVersion", DEFAULT_KESTRA_VERSION)
     if not _IMAGE_TAG.match(version):
         r.problems.append(f"{r.name('kestraVersion')}: {version!r} is not a Docker image tag")
+    return version
+
+
+def domain_problem(domain: str) -> Optional[str]:
+    """Why `domain` cannot name Kestra's HTTPS endpoint (a Google-managed certificate), or None."""
+    if len(domain) > 253 or "." not in domain:
+        return "must be a fully qualified domain name such as kestra.example.com"
+    try:
+        ipaddress.ip_address(domain)
+        return "must be a domain name, not an IP address (leave it empty to use the reserved IP)"
+    except ValueError:
+        pass
+    if not all(_DOMAIN_LABEL.match(label) for label in domain.split(".")):
+        return "must be lowercase letters, digits and '-' in dot-separated labels (no scheme, port or path)"
+    return None
+
+
+def _cluster_name(stack: str) -> str:
+    """kestra-<stack> as a GKE cluster name: lowercase letters, digits, '-', at most 40 characters."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", stack.lower()).strip("-") or "stack"
+    return f"kestra-{slug}"[:40].rstrip("-")
+
+
+def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[GkeSettings]:
+    for key, default in DOCKER_ONLY_DEFAULTS.items():
+        value = r.raw(key)
+        if value is not None and value.strip() != default:
+            r.problems.append(
+                f"{r.name(key)}: Docker-only, the gke profile does not use it — remove it "
+                f"(`pulumi config rm {key}`)"
+            )
+    region = gcp.region if gcp else r.text("gcp:region", "europe-west2")
+    location = r.text("gkeLocation", f"{region}-b")
+    if location != region and not re.fullmatch(rf"{re.escape(region)}-[a-z]", location):
+        r.problems.append(
+            f"{r.name('gkeLocation')}: {location!r} is neither gcp:region ({region}, a regional "
+            f"cluster) nor one of its zones such as {region}-b"
+        )
+    network = r.text("gkeNetwork", "")
+    if network and not _NETWORK_NAME.match(network):
+        r.problems.append(f"{r.name('gkeNetwork')}: {network!r} is not a VPC network name")
+    machine_type = r.text("gkeMachineType", GKE_DEFAULTS["gkeMachineType"])
+    if not _MACHINE_TYPE.match(machine_type):
+        r.problems.append(f"{r.name('gkeMachineType')}: {machine_type!r} is not a machine type such as e2-standard-4")
+    min_nodes = r.integer("gkeMinNodes", GKE_DEFAULTS["gkeMinNodes"], 0, 100)
+    max_nodes = r.integer("gkeMaxNodes", GKE_DEFAULTS["gkeMaxNodes"], 1, 100)
+    if min_nodes > max_nodes:
+        r.problems.append(f"{r.name('gkeMaxNodes')}: {max_nodes} is below gkeMinNodes ({min_nodes})")
+    release_channel = r.choice("gkeReleaseChannel", GKE_RELEASE_CHANNELS, GKE_DEFAULTS["gkeReleaseChannel"])
+    worker_replicas = r.integer("kestraWorkerReplicas", GKE_DEFAULTS["kestraWorkerReplicas"], 1, 50)
+    domain = r.text("kestraDomain")
+    if domain and (problem := domain_problem(domain)):
+        r.problems.append(f"{r.name('kestraDomain')}: {domain!r} {problem}")
+    source_ranges = r.strings("kestraSourceRanges", GKE_DEFAULTS["kestraSourceRanges"])
+    if not source_ranges:
+        r.problems.append(
+            f"{r.name('kestraSourceRanges')}: must hold at least one CIDR range (0.0.0.0/0 for anywhere)"
+        )
+    for cidr in source_ranges:
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            r.problems.append(
+                f"{r.name('kestraSourceRanges')}: {cidr!r} is not a CIDR range such as 203.0.113.0/24"
+            )
+    tier = r.text("cloudSqlTier", GKE_DEFAULTS["cloudSqlTier"])
+    if not _SQL_TIER.match(tier):
+        r.problems.append(f"{r.name('cloudSqlTier')}: {tier!r} is not a Cloud SQL tier such as db-custom-1-3840")
+    version = _read_kestra_version(r)
+    if gcp is None:
+        return None
+    return GkeSettings(
+        name_prefix=_cluster_name(stack),
+        location=location,
+        network=network,
+        machine_type=machine_type,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        release_channel=release_channel,
+        worker_replicas=worker_replicas,
+        domain=domain or None,
+        source_ranges=source_ranges,
+        cloud_sql_tier=tier,
+        kestra_image_tag=version,
+    )
+
+
+def _read_docker(r: _Reader) -> DockerSettings:
+    version = _read_kestra_version(r)
     host_address = r.text("hostAddress", "127.0.0.1")
     try:
         ipaddress.ip_address(host_address)

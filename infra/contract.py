@@ -2,7 +2,8 @@
 
 Flows read stack values only through ``{{ kv('KEY') }}`` and ``{{ secret('NAME') }}``. The
 deployment sets exactly the KV keys below on every namespace it deploys, and the Kestra container
-receives exactly the secrets below as ``SECRET_<NAME>`` environment variables. Tests check every
+receives exactly the secrets below as ``SECRET_<NAME>`` environment variables (plus the GCP key,
+which only Kestra's own configuration reads). Tests check every
 flow against these sets, so a typo in a flow fails the suite instead of a run.
 """
 
@@ -29,6 +30,12 @@ COMMON_KV_KEYS = (
 
 KV_KEYS = GCP_KV_KEYS + COMMON_KV_KEYS
 
-# Secrets the Kestra container receives (as SECRET_<NAME>, base64). GCP_SERVICE_ACCOUNT only in
-# the GCP profile; GITHUB_TOKEN only when configured.
-SECRET_NAMES = ("GCP_SERVICE_ACCOUNT", "GITHUB_TOKEN", "KESTRA_USER", "KESTRA_PASSWORD")
+# Secrets flows may read with {{ secret('NAME') }}: every runtime the stack runs gives its Kestra
+# these (as SECRET_<NAME>, base64); GITHUB_TOKEN only when configured.
+SECRET_NAMES = ("GITHUB_TOKEN", "KESTRA_USER", "KESTRA_PASSWORD")
+
+# GCP credentials are the runtime's business, not the flows': the Docker runtime gives Kestra the
+# service account key as this secret and points every GCP task at it through an instance-level
+# plugin default (kestra.config.gcp_key_plugin_defaults); on GKE there is no key at all (Workload
+# Identity). A flow that named this secret would fail on GKE, so it is not in SECRET_NAMES.
+GCP_KEY_SECRET = "GCP_SERVICE_ACCOUNT"

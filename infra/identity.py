@@ -1,4 +1,4 @@
-"""Kestra's service account, its JSON key and every role it holds."""
+"""Kestra's service account, its JSON key (when a runtime needs one) and every role it holds."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class IdentityArgs:
     dataset_ids: Mapping[str, pulumi.Input[str]]
     subscription_id: pulumi.Input[str]
     depends_on: Sequence[pulumi.Resource] = ()
+    # False for a keyless runtime (GKE, Workload Identity): no Key resource exists at all.
+    create_key: bool = True
 
 
 class KestraIdentity(pulumi.ComponentResource):
@@ -44,6 +46,7 @@ class KestraIdentity(pulumi.ComponentResource):
 
     `private_key` is base64 of the JSON key — exactly what Kestra's `SECRET_*` variables hold —
     and is a secret Output. The key lives in Pulumi state (encrypted) and is deleted on destroy.
+    With `create_key=False` there is no key and `private_key` is None.
     """
 
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
@@ -57,7 +60,11 @@ class KestraIdentity(pulumi.ComponentResource):
             description="Used by Kestra's GCP tasks; managed by Pulumi (kestra-gcp)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        self.key = gcp.serviceaccount.Key("service-account-key", service_account_id=self.account.name, opts=child)
+        self.key = (
+            gcp.serviceaccount.Key("service-account-key", service_account_id=self.account.name, opts=child)
+            if args.create_key
+            else None
+        )
         member = self.account.email.apply(lambda email: f"serviceAccount:{email}")
 
         self.grants: list[pulumi.CustomResource] = []
@@ -109,5 +116,6 @@ class KestraIdentity(pulumi.ComponentResource):
                 )
             )
         self.email = self.account.email
-        self.private_key = self.key.private_key
+        self.account_name = self.account.name  # projects/<p>/serviceAccounts/<email>
+        self.private_key = self.key.private_key if self.key is not None else None
         self.register_outputs({"email": self.email, "private_key": self.private_key})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import pulumi
@@ -12,10 +12,13 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from infra.config import DockerSettings, StackConfig
+from infra.contract import GCP_KEY_SECRET
+from infra.runtimes import KestraRuntimeOutputs
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,
     basic_auth_username_problem,
+    gcp_key_plugin_defaults,
     render_kestra_configuration,
     secret_env,
 )
@@ -260,6 +263,14 @@ class KestraRuntime(pulumi.ComponentResource):
         self.network_name: pulumi.Output[str] = self.network.name
         self.username: pulumi.Output[str] = pulumi.Output.from_input(args.username)
         self.password: pulumi.Output[str] = pulumi.Output.secret(password)
+        # The runtime contract (infra/runtimes.py): plain HTTP on this machine, no CA.
+        self.outputs = KestraRuntimeOutputs(
+            url=self.url,
+            password=self.password,
+            internal_url=self.internal_url,
+            ready=[self.kestra_container],
+            configures_secrets=True,
+        )
         self.register_outputs(
             {
                 "url": self.url,
@@ -296,5 +307,9 @@ def _kestra_envs(settings: KestraSettings, gcp_key: Optional[str], github_token:
     if github_token:
         plaintext["GITHUB_TOKEN"] = github_token
     # The service account key's private_key already is base64 of the JSON key.
-    already_base64 = {"GCP_SERVICE_ACCOUNT": gcp_key} if gcp_key else {}
+    already_base64 = {GCP_KEY_SECRET: gcp_key} if gcp_key else {}
+    if gcp_key:
+        # Flows carry no credentials: Kestra's instance-level plugin default points every GCP task
+        # and trigger at the key (on GKE, nothing is set and Workload Identity applies).
+        settings = replace(settings, plugin_defaults=gcp_key_plugin_defaults(GCP_KEY_SECRET))
     return [f"KESTRA_CONFIGURATION={render_kestra_configuration(settings)}", *secret_env(plaintext, already_base64)]

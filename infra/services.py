@@ -13,6 +13,14 @@ REQUIRED_SERVICES = (
     "pubsub.googleapis.com",
     "iam.googleapis.com",
 )
+# What the gke profile adds: GKE, Cloud SQL, its private services access, and Compute Engine
+# (network, addresses, load balancer, certificates, Cloud Armor).
+GKE_SERVICES = (
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "sqladmin.googleapis.com",
+    "servicenetworking.googleapis.com",
+)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ _EXPORTS = {
     "KestraAuthError": "kestra.client",
     "KestraUnavailable": "kestra.client",
     "KestraValidationError": "kestra.client",
+    "KestraTlsError": "kestra.client",
     "KestraConnection": "kestra.resources",
     "Flow": "kestra.resources",
     "NamespaceFile": "kestra.resources",

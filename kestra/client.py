@@ -19,6 +19,11 @@ delete of a missing file can cascade to its folder, see `delete_namespace_file`)
 
 Redirects are not followed: credentials go to the configured host only.
 
+HTTPS: the server's certificate is always verified. By default against the system's trusted CAs
+(requests' bundle); with `ca_certificate` (PEM text, e.g. the stack output ``kestraCaCertificate``
+of a Kestra whose certificate the stack issued itself) against that CA only. A certificate that
+cannot be verified fails the call at once with `KestraTlsError` (never retried, never skipped).
+
 Endpoints follow Kestra's webserver controllers (FlowController, NamespaceFileController,
 KVController, DashboardController, ExecutionController) and its global ErrorController, whose
 error bodies are Micronaut ``JsonError``: ``{"message": ..., "_embedded": {"errors": [{"message",
@@ -110,7 +115,48 @@ class KestraUnavailable(KestraApiError):
 
 
 class KestraValidationError(KestraApiError):
-    """Kestra's validate endpoint reported constraints; `detail` holds them verbatim."""
+    """Kestra refuses a flow or dashboard: what a user catches for "this document is not valid".
+
+    Raised both when a validate endpoint reports constraints (`check_flow`, `check_dashboard`)
+    and when a write of the document answers 422 (create or update of a flow or dashboard:
+    ErrorController turns the ConstraintViolationException of an unknown type, a missing
+    property, a bad id, or an existing id into 422 "Invalid entity: ..."). `detail` holds
+    Kestra's text verbatim; `already_exists` tells the duplicate-id case apart.
+    """
+
+
+class KestraTlsError(KestraApiError):
+    """The HTTPS connection failed: the server's certificate could not be verified (unknown CA,
+    wrong host or IP, expired) or TLS could not be negotiated. Not retried."""
+
+
+class _CaAdapter(HTTPAdapter):
+    """An adapter whose HTTPS connections trust exactly the CA certificates in `ca_data` (PEM).
+
+    urllib3 takes the PEM text itself (``ca_cert_data``), so nothing is written to disk; the CA
+    bundle requests would otherwise add (or ``REQUESTS_CA_BUNDLE`` names) is dropped, so only the
+    given CA can vouch for the server.
+    """
+
+    def __init__(self, ca_data: str, **kw: Any) -> None:
+        self._ca_data = ca_data
+        super().__init__(**kw)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):  # type: ignore[override]
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params.get("scheme") == "https":
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            pool_kwargs["ca_cert_data"] = self._ca_data
+            pool_kwargs["cert_reqs"] = "CERT_REQUIRED"
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn, url, verify, cert):  # type: ignore[override]
+        super().cert_verify(conn, url, verify, cert)
+        if url.lower().startswith("https"):
+            conn.cert_reqs = "CERT_REQUIRED"
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
 
 
 class _DeadlineExceeded(MaxRetryError):
@@ -189,7 +235,8 @@ def _pooled_session(client: "KestraClient") -> tuple[requests.Session, HTTPAdapt
     cache: dict = getattr(_POOL, "sessions", None) or {}
     _POOL.sessions = cache
     digest = hashlib.sha256(client._password.encode()).hexdigest()
-    key = (client.url, client.username, digest, client.tenant)
+    ca_digest = hashlib.sha256(client.ca_certificate.encode()).hexdigest() if client.ca_certificate else ""
+    key = (client.url, client.username, digest, client.tenant, ca_digest)
     entry = cache.pop(key, None) or client._new_session()
     cache[key] = entry  # most recently used last
     while len(cache) > _POOL_SIZE:
@@ -269,6 +316,7 @@ class KestraClient:
     passes a fake pair). A client is meant for one thread at a time; make one per operation. It
     caches no answer; with `reuse_connections` it keeps its keep-alive connection in a per-thread
     pool for the next client with the same URL and login. It does not follow redirects.
+    `ca_certificate` (PEM) replaces the trusted CAs for an ``https://`` URL (see the module doc).
     """
 
     def __init__(
@@ -284,9 +332,12 @@ class KestraClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         reuse_connections: bool = False,
+        ca_certificate: Optional[str] = None,
     ) -> None:
         if not url or not str(url).startswith(("http://", "https://")):
             raise ValueError(f"Kestra URL must start with http:// or https://, got {url!r}")
+        if ca_certificate is not None and "-----BEGIN CERTIFICATE-----" not in str(ca_certificate):
+            raise ValueError("ca_certificate must be PEM text (-----BEGIN CERTIFICATE----- ...)")
         self.url = _strip_userinfo(str(url)).rstrip("/")
         self.username = username
         self._password = password
@@ -297,6 +348,7 @@ class KestraClient:
         self.clock = clock
         self.sleep = sleep
         self.reuse_connections = reuse_connections
+        self.ca_certificate = ca_certificate or None
         self._session: Optional[requests.Session] = None
         self._adapter: Optional[HTTPAdapter] = None
 
@@ -327,7 +379,7 @@ class KestraClient:
     def _new_session(self) -> tuple[requests.Session, HTTPAdapter]:
         session = requests.Session()
         session.auth = (self.username, self._password)
-        adapter = HTTPAdapter(max_retries=0)
+        adapter = _CaAdapter(self.ca_certificate, max_retries=0) if self.ca_certificate else HTTPAdapter(max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session, adapter
@@ -397,11 +449,13 @@ class KestraClient:
         retry_statuses: Optional[Iterable[int]] = None,
         secrets: Iterable[str] = (),
         ok_statuses: Iterable[int] = (),
+        document: str = "",
     ) -> requests.Response:
         """One API call under `/api/v1/{tenant}`; raises `KestraApiError` unless 2xx.
 
         `accept` must match what the route produces (Micronaut answers 406 otherwise);
-        `content_type` what it consumes (415 otherwise).
+        `content_type` what it consumes (415 otherwise). `document` ("flow", "dashboard") marks
+        a write of that document: its 422 is Kestra refusing it, `KestraValidationError`.
         """
         # A request that is never repeated gets a connection of its own: a keep-alive connection
         # that the server closed meanwhile would fail it for nothing.
@@ -428,6 +482,15 @@ class KestraClient:
         except requests.RequestException as exc:
             cause = exc.args[0] if exc.args else None
             reason = getattr(cause, "reason", None) or cause or exc
+            if isinstance(exc, requests.exceptions.SSLError):
+                trusted = "the CA given as ca_certificate" if self.ca_certificate else "the system's trusted CAs"
+                raise KestraTlsError(
+                    f"Kestra at {self.url}: the TLS connection failed; its certificate could not be verified "
+                    f"against {trusted} (for a Kestra whose certificate the stack issued, pass its CA: the "
+                    "stack output kestraCaCertificate)",
+                    obj=obj, detail=self._scrub(f"{type(reason).__name__}: {reason}", secrets),
+                    method=method, path=api_path,
+                ) from None
             if isinstance(cause, _DeadlineExceeded):
                 last = f"still answered {cause.status}" if cause.status else "gave no answer"
                 message = f"Kestra at {self.url} {last} within the {self.deadline:g} s deadline"
@@ -468,6 +531,8 @@ class KestraClient:
             raise KestraUnavailable(
                 f"Kestra at {self.url} still answered {status} within the {self.deadline:g} s deadline", **common
             )
+        if status == 422 and document:
+            raise KestraValidationError(f"Kestra refuses the {document}", **common)
         if status == 422:
             raise KestraApiError("Kestra rejected the request", **common)
         if 300 <= status < 400:
@@ -515,8 +580,11 @@ class KestraClient:
             raise KestraValidationError("Kestra reports the flow invalid", obj=obj, detail="; ".join(problems))
 
     def create_flow(self, source: str) -> dict:
-        """``POST /flows`` (YAML). An existing flow answers 422 "Flow id already exists"."""
-        return self._json(self._request("POST", "flows", "flow", data=source.encode(), content_type=YAML))
+        """``POST /flows`` (YAML). Kestra refusing the flow (422) → `KestraValidationError`; an
+        existing flow is one such refusal, "Flow id already exists" (`already_exists`)."""
+        return self._json(
+            self._request("POST", "flows", "flow", data=source.encode(), content_type=YAML, document="flow")
+        )
 
     def get_flow(self, namespace: str, flow_id: str, *, source: bool = True) -> dict:
         """``GET /flows/{ns}/{id}`` with the original YAML in ``source``; 404 → `KestraNotFound`."""
@@ -530,7 +598,23 @@ class KestraClient:
         )
 
     def update_flow(self, namespace: str, flow_id: str, source: str) -> dict:
-        """``PUT /flows/{ns}/{id}`` (YAML); 404 when the flow does not exist."""
+        """Replaces an existing flow's source; `KestraNotFound` when there is no such flow.
+
+        Never sends the PUT for a missing flow: Kestra 1.1 can freeze on it (see `_put_existing`),
+        so this reads first — two requests. `put_flow` is the one-request-when-possible writer.
+        """
+        self.get_flow(namespace, flow_id, source=False)  # KestraNotFound when missing
+        return self._put_existing_flow(namespace, flow_id, source)
+
+    def _put_existing_flow(self, namespace: str, flow_id: str, source: str) -> dict:
+        """``PUT /flows/{ns}/{id}`` (YAML) for a flow a read has just shown to exist.
+
+        Never for one that may be missing: FlowController.updateFlow answers a missing flow with
+        ``HttpResponse.status(NOT_FOUND)``, and on Kestra 1.1.7 that request froze the whole
+        server in about half of the tries (heap full, endless GC, no answer until a restart;
+        kestra-io/kestra#12984). Between the read and this write another client could delete the
+        flow; that window is a few milliseconds and cannot be closed with Kestra 1.1's API.
+        """
         return self._json(
             self._request(
                 "PUT",
@@ -538,36 +622,45 @@ class KestraClient:
                 f"flow {namespace}/{flow_id}",
                 data=source.encode(),
                 content_type=YAML,
+                document="flow",
             )
         )
+
+    def _flow_if_exists(self, namespace: str, flow_id: str) -> Optional[dict]:
+        """The flow with its source, or None when Kestra has none (a 404 on the read)."""
+        try:
+            return self.get_flow(namespace, flow_id)
+        except KestraNotFound:
+            return None
 
     def delete_flow(self, namespace: str, flow_id: str) -> None:
         """``DELETE /flows/{ns}/{id}`` (204); 404 → `KestraNotFound`."""
         self._request("DELETE", f"flows/{_seg(namespace)}/{_seg(flow_id)}", f"flow {namespace}/{flow_id}")
 
     def put_flow(self, namespace: str, flow_id: str, source: str, *, exists: bool = False) -> dict:
-        """Writes a flow whether or not Kestra has it: one request in the usual case.
+        """Writes a flow whether or not Kestra has it, never sending a PUT for a missing flow.
 
-        `exists` says which to try: PUT (falls back to POST on 404), or POST. When the POST
-        answers "Flow id already exists" (a flow left by an interrupted run, or written by hand),
-        the flow is adopted: read, and rewritten only if its source differs.
+        `exists` is the caller's belief. False: one POST (the usual create); if Kestra answers
+        "Flow id already exists" (left by an interrupted run, or made by hand), the flow is
+        adopted. True: a read first, because the flow may have been deleted by hand since, and a
+        PUT of a missing flow can freeze Kestra 1.1 (`_put_existing_flow`). Either way, after the
+        read: a missing flow is created (POST), an identical one is left alone (no write), a
+        different one is replaced (PUT). So a create costs one request and an update two.
         """
         obj = f"flow {namespace}/{flow_id}"
         try:
-            if exists:
+            if not exists:
                 try:
-                    return self.update_flow(namespace, flow_id, source)
-                except KestraNotFound:
                     return self.create_flow(source)
-            try:
+                except KestraApiError as exc:
+                    if not exc.already_exists:
+                        raise
+            live = self._flow_if_exists(namespace, flow_id)
+            if live is None:
                 return self.create_flow(source)
-            except KestraApiError as exc:
-                if not exc.already_exists:
-                    raise
-            live = self.get_flow(namespace, flow_id)
             if live.get("source") == source:
                 return live
-            return self.update_flow(namespace, flow_id, source)
+            return self._put_existing_flow(namespace, flow_id, source)
         except KestraApiError as exc:
             exc.obj = obj
             raise
@@ -692,15 +785,27 @@ class KestraClient:
             raise KestraValidationError("Kestra reports the dashboard invalid", obj=obj, detail="; ".join(problems))
 
     def create_dashboard(self, source: str) -> dict:
-        """``POST /dashboards`` (YAML with ``id``); duplicate id → 422 "Dashboard id already exists"."""
-        return self._json(self._request("POST", "dashboards", "dashboard", data=source.encode(), content_type=YAML))
+        """``POST /dashboards`` (YAML with ``id``). Kestra refusing it (422) → `KestraValidationError`,
+        among them a duplicate id, "Dashboard id already exists" (`already_exists`)."""
+        return self._json(
+            self._request("POST", "dashboards", "dashboard", data=source.encode(), content_type=YAML,
+                          document="dashboard")
+        )
 
     def get_dashboard(self, dashboard_id: str) -> dict:
         """``GET /dashboards/{id}`` → JSON with the YAML in ``sourceCode``; 404 if missing."""
         return self._json(self._request("GET", f"dashboards/{_seg(dashboard_id)}", f"dashboard {dashboard_id}"))
 
     def update_dashboard(self, dashboard_id: str, source: str) -> dict:
-        """``PUT /dashboards/{id}`` (YAML whose ``id`` must equal the path id); 404 if missing."""
+        """Replaces an existing dashboard (YAML whose ``id`` must equal the path id);
+        `KestraNotFound` when there is none. Reads first, like `update_flow`: two requests."""
+        self.get_dashboard(dashboard_id)  # KestraNotFound when missing
+        return self._put_existing_dashboard(dashboard_id, source)
+
+    def _put_existing_dashboard(self, dashboard_id: str, source: str) -> dict:
+        """``PUT /dashboards/{id}`` for a dashboard a read has just shown to exist: for a missing
+        one DashboardController.updateDashboard answers ``HttpResponse.status(NOT_FOUND)``, the
+        same request that can freeze Kestra 1.1 as a flow's (`_put_existing_flow`)."""
         return self._json(
             self._request(
                 "PUT",
@@ -708,8 +813,15 @@ class KestraClient:
                 f"dashboard {dashboard_id}",
                 data=source.encode(),
                 content_type=YAML,
+                document="dashboard",
             )
         )
+
+    def _dashboard_if_exists(self, dashboard_id: str) -> Optional[dict]:
+        try:
+            return self.get_dashboard(dashboard_id)
+        except KestraNotFound:
+            return None
 
     def delete_dashboard(self, dashboard_id: str) -> None:
         """``DELETE /dashboards/{id}`` (204); a missing dashboard → `KestraNotFound`.
@@ -728,22 +840,20 @@ class KestraClient:
             raise
 
     def put_dashboard(self, dashboard_id: str, source: str, *, exists: bool = False) -> dict:
-        """Writes a dashboard whether or not Kestra has it (same logic as `put_flow`)."""
+        """Writes a dashboard whether or not Kestra has it (the same requests as `put_flow`)."""
         try:
-            if exists:
+            if not exists:
                 try:
-                    return self.update_dashboard(dashboard_id, source)
-                except KestraNotFound:
                     return self.create_dashboard(source)
-            try:
+                except KestraApiError as exc:
+                    if not exc.already_exists:
+                        raise
+            live = self._dashboard_if_exists(dashboard_id)
+            if live is None:
                 return self.create_dashboard(source)
-            except KestraApiError as exc:
-                if not exc.already_exists:
-                    raise
-            live = self.get_dashboard(dashboard_id)
             if live.get("sourceCode") == source:
                 return live
-            return self.update_dashboard(dashboard_id, source)
+            return self._put_existing_dashboard(dashboard_id, source)
         except KestraApiError as exc:
             exc.obj = f"dashboard {dashboard_id}"
             raise
@@ -787,11 +897,25 @@ class KestraClient:
     def search_executions(
         self, namespace: str, flow_id: str, *, start_date: Optional[str] = None, size: int = 50
     ) -> list[dict]:
-        """``GET /executions/search`` (legacy ``namespace``/``flowId``/``startDate`` filters, still
-        read by Kestra 1.1's ExecutionController.searchExecutions) → the ``results`` of the page."""
-        params = {"namespace": namespace, "flowId": flow_id, "size": str(size)}
+        """Executions of exactly this flow started at or after `start_date` → the ``results`` of
+        ``GET /executions/search``.
+
+        Sends the ``filters[field][OPERATION]`` form (QueryFilterFormatBinder), not the deprecated
+        ``startDate`` parameter: RequestUtils.mapLegacyParamsToFilters maps that one to START_DATE
+        GREATER_THAN — strictly after — and the H2 ``start_date`` column holds the start truncated
+        to milliseconds (migration V1_32, ``LEFT(..., 23)``), so an execution's own start, which
+        the tour passes, would not find it. Both forms cannot be mixed: when any ``filters[...]``
+        is given, the legacy parameters are ignored (getFiltersOrDefaultToLegacyMapping). Without
+        `start_date` Kestra searches the last 8 days (TimeLineSearch.extractFrom). `start_date`:
+        ISO-8601 with an offset (``ZonedDateTime.parse``), e.g. ``2025-01-02T03:04:05.678Z``.
+        """
+        params = {
+            "filters[namespace][EQUALS]": namespace,
+            "filters[flowId][EQUALS]": flow_id,
+            "size": str(size),
+        }
         if start_date:
-            params["startDate"] = start_date
+            params["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] = start_date
         body = self._json(self._request("GET", "executions/search", f"flow {namespace}/{flow_id}", params=params))
         return (body or {}).get("results") or []
 

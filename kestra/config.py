@@ -1,11 +1,21 @@
 """Kestra's own configuration, rendered from plain values: no Pulumi, no I/O.
 
 `render_kestra_configuration(settings)` returns the YAML that goes into the container's
-``KESTRA_CONFIGURATION`` variable: the Postgres datasource, Postgres repository and queue, local
-internal storage, the tasks' temporary directory, basic auth, Kestra's public URL and — only when a
-Gemini API key is given — the AI copilot. The shape follows Kestra's own ``docker-compose.yml``
-(kestra-io/kestra); the AI keys follow ``GeminiConfiguration`` / ``GeminiAiService``
-(``kestra.ai.type: gemini``, ``kestra.ai.gemini.api-key``, ``kestra.ai.gemini.model-name``).
+``KESTRA_CONFIGURATION`` variable: the Postgres datasource, Postgres repository and queue, internal
+storage (local, or GCS when a bucket is given), the tasks' temporary directory, basic auth, Kestra's
+public URL, instance-level plugin defaults when given and — only when a Gemini API key is given —
+the AI copilot. The shape follows Kestra's own ``docker-compose.yml`` (kestra-io/kestra); the AI
+keys follow ``GeminiConfiguration`` / ``GeminiAiService`` (``kestra.ai.type: gemini``,
+``kestra.ai.gemini.api-key``, ``kestra.ai.gemini.model-name``); GCS storage follows storage-gcs's
+``GcsStorage`` (``kestra.storage.type: gcs``, ``kestra.storage.gcs.bucket`` / ``project-id``; no
+``service-account``: Application Default Credentials); plugin defaults follow
+``PluginGlobalDefaultConfiguration`` (``kestra.plugins.defaults``: a list of ``{type, values,
+forced}``, applied to every flow after the flow's own ``pluginDefaults``, 1.1 source).
+
+`split_configuration(settings)` returns the same configuration as two documents: the public part
+and the secret values (the Postgres password, the basic-auth password, the Gemini key) at the same
+paths. Kestra on Kubernetes reads both as Micronaut configuration files, which merge key by key, so
+the public part can go into a ConfigMap and only the secret part into a Secret.
 
 `secret_env(...)` returns the ``SECRET_<NAME>=<base64>`` entries Kestra OSS reads with
 ``{{ secret('NAME') }}``.
@@ -40,6 +50,9 @@ KESTRA_BASIC_AUTH_MAX_LEN = 256
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_JDBC_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_JDBC_VALUE = re.compile(r"^[A-Za-z0-9_./:-]+$")
+_GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,40 @@ class KestraSettings:
     tmp_dir: str = "/tmp/kestra-wd/tmp"
     gemini_api_key: Optional[str] = None  # None or "" → no AI block at all
     gemini_model: str = DEFAULT_GEMINI_MODEL
+    # Query parameters of the JDBC URL, e.g. (("sslmode", "verify-ca"), ("sslrootcert", "/path")).
+    postgres_parameters: tuple = ()
+    gcs_bucket: Optional[str] = None  # set: internal storage on this bucket instead of storage_path
+    gcs_project: Optional[str] = None
+    plugin_defaults: tuple = ()  # kestra.plugins.defaults entries (see gcp_key_plugin_defaults)
+
+
+# Where each secret value sits in the configuration (split_configuration moves exactly these).
+SECRET_PATHS = (
+    ("datasources", "postgres", "password"),
+    ("kestra", "server", "basic-auth", "password"),
+    ("kestra", "ai", "gemini", "api-key"),
+)
+# The GCP plugins' property that takes a service account key (GcpInterface.serviceAccount) and the
+# plugin-type prefix covering every GCP task and trigger (PluginDefaultService matches prefixes).
+GCP_PLUGIN_PREFIX = "io.kestra.plugin.gcp"
+
+
+def gcp_key_plugin_defaults(secret_name: str) -> tuple:
+    """The instance-level plugin default that gives every GCP task and trigger a key read from
+    Kestra's secret `secret_name` (rendered at run time, like a flow's own ``{{ secret() }}``).
+
+    Not forced: a flow's own ``serviceAccount`` still wins. Without it the GCP plugins use
+    Application Default Credentials (Workload Identity on GKE).
+    """
+    if not _SECRET_NAME.match(secret_name or ""):
+        raise ValueError("secret_name: secret names are upper-case letters, digits and '_'")
+    return (
+        {
+            "type": GCP_PLUGIN_PREFIX,
+            "forced": False,
+            "values": {"serviceAccount": "{{ secret('%s') }}" % secret_name},
+        },
+    )
 
 
 def _java_length(text: str) -> int:
@@ -130,6 +177,15 @@ def validate_settings(settings: KestraSettings) -> None:
         check(name, None if (value or "").startswith("/") else "must be an absolute path")
     if settings.gemini_api_key:
         check("gemini_model", None if (settings.gemini_model or "").strip() else "must not be empty")
+    for key, value in settings.postgres_parameters:
+        ok = _JDBC_PARAMETER.match(str(key)) and _JDBC_VALUE.match(str(value))
+        check("postgres_parameters", None if ok else "must be plain key=value pairs")
+    if settings.gcs_bucket is not None:
+        check("gcs_bucket", None if _GCS_BUCKET.match(settings.gcs_bucket) else "must be a bucket name")
+    for entry in settings.plugin_defaults:
+        ok = (isinstance(entry, dict) and isinstance(entry.get("type"), str) and entry["type"]
+              and isinstance(entry.get("values"), dict))
+        check("plugin_defaults", None if ok else "each entry needs a type and a values mapping")
     if problems:
         raise ValueError("invalid Kestra settings: " + "; ".join(problems))
 
@@ -146,12 +202,14 @@ def kestra_configuration(settings: KestraSettings) -> dict:
         },
         "repository": {"type": "postgres"},
         "queue": {"type": "postgres"},
-        "storage": {"type": "local", "local": {"base-path": settings.storage_path}},
+        "storage": _storage(settings),
         "tasks": {"tmp-dir": {"path": settings.tmp_dir}},
         # Kestra builds the links in notifications and the UI from this; the trailing slash is
         # what its own docker-compose uses.
         "url": settings.public_url.rstrip("/") + "/",
     }
+    if settings.plugin_defaults:
+        kestra["plugins"] = {"defaults": [dict(entry) for entry in settings.plugin_defaults]}
     if settings.gemini_api_key:
         kestra["ai"] = {
             "type": "gemini",
@@ -163,6 +221,8 @@ def kestra_configuration(settings: KestraSettings) -> dict:
                 "url": (
                     f"jdbc:postgresql://{settings.postgres_host}:{settings.postgres_port}"
                     f"/{settings.postgres_db}"
+                    + ("?" + "&".join(f"{k}={v}" for k, v in settings.postgres_parameters)
+                       if settings.postgres_parameters else "")
                 ),
                 "driverClassName": "org.postgresql.Driver",
                 "username": settings.postgres_user,
@@ -173,14 +233,47 @@ def kestra_configuration(settings: KestraSettings) -> dict:
     }
 
 
-def render_kestra_configuration(settings: KestraSettings) -> str:
-    """The ``KESTRA_CONFIGURATION`` YAML. PyYAML quotes whatever a password contains."""
+def _storage(settings: KestraSettings) -> dict:
+    if settings.gcs_bucket:
+        gcs = {"bucket": settings.gcs_bucket}
+        if settings.gcs_project:
+            gcs["project-id"] = settings.gcs_project
+        return {"type": "gcs", "gcs": gcs}
+    return {"type": "local", "local": {"base-path": settings.storage_path}}
+
+
+def split_configuration(settings: KestraSettings) -> tuple[dict, dict]:
+    """(public, secret): `kestra_configuration` with every value at `SECRET_PATHS` moved out of
+    the first mapping into the second, at the same path. Merged key by key they give the whole."""
+    public = kestra_configuration(settings)
+    secret: dict = {}
+    for path in SECRET_PATHS:
+        node = public
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or path[-1] not in node:
+            continue
+        value = node.pop(path[-1])
+        target = secret
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = value
+    return public, secret
+
+
+def dump_yaml(document: dict) -> str:
+    """YAML as Kestra reads it. PyYAML quotes whatever a password contains."""
     return yaml.safe_dump(
-        kestra_configuration(settings),
+        document,
         sort_keys=False,
         default_flow_style=False,
         width=1_000_000,  # never fold a long value onto several lines
     )
+
+
+def render_kestra_configuration(settings: KestraSettings) -> str:
+    """The ``KESTRA_CONFIGURATION`` YAML. PyYAML quotes whatever a password contains."""
+    return dump_yaml(kestra_configuration(settings))
 
 
 def secret_env(

@@ -1,7 +1,9 @@
 """Pulumi dynamic resources for Kestra objects: flows, namespace files, KV entries, dashboards.
 
 Each resource takes a `KestraConnection` and flattens it into its inputs (``url``, ``username``,
-``password`` as a secret, ``tenant``, optional ``deadline``), so every operation — including a
+``password`` as a secret, ``tenant``, optional ``deadline``, and ``ca_certificate`` — the PEM of
+the CA that vouches for an ``https://`` Kestra whose certificate the stack issued, present only
+when given), so every operation — including a
 ``pulumi destroy`` long after the program changed — knows where and how to reach Kestra. The
 providers keep no state and no session: each call builds a `KestraClient` and closes it; the
 client keeps one keep-alive connection per provider-host thread and Kestra login, so a deploy of
@@ -66,6 +68,8 @@ from pulumi.output import Unknown
 from .client import DEFAULT_DEADLINE, KV_KEY_PATTERN, KestraApiError, KestraClient, KestraNotFound
 
 CONNECTION_KEYS = ("url", "username", "password")
+# What else tells how to reach Kestra: a change is an update (recorded for later delete/refresh).
+CONNECTION_EXTRAS = ("ca_certificate",)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
 _UNKNOWN_STR = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 
@@ -76,6 +80,7 @@ class KestraConnection:
 
     `password` is stored as a secret whatever is passed. `deadline` bounds the seconds spent
     retrying one call (Kestra still booting); it is recorded but never causes an update.
+    `ca_certificate` (PEM) is the only CA trusted for an ``https://`` URL; None keeps the system's.
     """
 
     url: pulumi.Input[str]
@@ -83,15 +88,19 @@ class KestraConnection:
     password: pulumi.Input[str]
     tenant: pulumi.Input[str] = "main"
     deadline: Optional[float] = None
+    ca_certificate: Optional[pulumi.Input[str]] = None
 
     def props(self) -> dict[str, Any]:
-        return {
+        props = {
             "url": self.url,
             "username": self.username,
             "password": pulumi.Output.secret(self.password),
             "tenant": self.tenant,
             "deadline": self.deadline,
         }
+        if self.ca_certificate is not None:  # absent otherwise: existing states see no change
+            props["ca_certificate"] = self.ca_certificate
+        return props
 
 
 def _is_unknown(value: Any) -> bool:
@@ -215,6 +224,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
             props.get("tenant") or "main",
             deadline=props.get("deadline") or DEFAULT_DEADLINE,
             reuse_connections=True,  # one keep-alive connection per provider-host thread
+            ca_certificate=props.get("ca_certificate") or None,
         )
 
     def _outs(self, props: dict, extra: dict) -> dict:
@@ -244,6 +254,11 @@ class _KestraProvider(ResourceProvider, abc.ABC):
         url = props.get("url")
         if isinstance(url, str) and not _is_unknown(url) and not url.startswith(("http://", "https://")):
             failures.append(CheckFailure("url", f"{self.describe(props)}: url must start with http:// or https://"))
+        ca = props.get("ca_certificate")
+        if ca is not None and not _is_unknown(ca) and (
+            not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca
+        ):
+            failures.append(CheckFailure("ca_certificate", f"{self.describe(props)}: ca_certificate must be PEM text"))
         if not _is_unknown(props.get(self.content_key)):
             failures += [
                 CheckFailure(self.content_key, f"{self.describe(props)}: {reason}") for reason in self.normalize(props)
@@ -253,7 +268,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         replaces = [k for k in self.identity if _changed(olds.get(k), news.get(k))]
         content = [] if self.same(olds, news) else [self.content_key]
-        connection = [k for k in CONNECTION_KEYS if _changed(olds.get(k), news.get(k))]
+        connection = [k for k in (*CONNECTION_KEYS, *CONNECTION_EXTRAS) if _changed(olds.get(k), news.get(k))]
         result = DiffResult(changes=bool(replaces or content or connection), replaces=replaces)
         result.diffs = replaces + content + connection  # type: ignore[attr-defined]
         return result
@@ -293,7 +308,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
         self._call(props, remove)
 
 
-_COMMON_INPUTS = ("url", "username", "password", "tenant", "deadline", "origin")
+_COMMON_INPUTS = ("url", "username", "password", "tenant", "deadline", "origin", "ca_certificate")
 
 
 class FlowProvider(_KestraProvider):

@@ -50,7 +50,23 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_API, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
 # The flow run when none is named, by the stack's `profile` output: the local profile deploys no
 # flow that needs GCP, so gcs_connection_test is not there.
-DEFAULT_FLOWS = {"gcp": ("dev.testing", "gcs_connection_test"), "local": ("dev.testing", "python_multi_step")}
+DEFAULT_FLOWS = {
+    "gcp": ("dev.testing", "gcs_connection_test"),
+    "gke": ("dev.testing", "gcs_connection_test"),
+    "local": ("dev.testing", "python_multi_step"),
+}
+# The stack output holding the PEM of the CA that issued kestraUrl's certificate (gke profile
+# without a domain); absent when a public CA (or plain HTTP) is used.
+CA_OUTPUT = "kestraCaCertificate"
+
+
+def client_from_outputs(outputs: dict[str, Any], **kw: Any) -> KestraClient:
+    """A client for the Kestra the stack outputs describe, verifying HTTPS with the stack's CA when
+    it issued the certificate itself."""
+    return KestraClient(
+        outputs["kestraUrl"], outputs["kestraUsername"], outputs["kestraPassword"],
+        ca_certificate=outputs.get(CA_OUTPUT) or None, **kw,
+    )
 
 
 class SmokeError(Exception):
@@ -166,7 +182,7 @@ def run(
     fail_on_warning: bool = False,
 ) -> int:
     """Triggers the flow, waits for the execution and returns the exit status."""
-    client = KestraClient(outputs["kestraUrl"], outputs["kestraUsername"], outputs["kestraPassword"])
+    client = client_from_outputs(outputs)
     with client:
         try:
             execution = client.trigger_execution(namespace, flow_id)
@@ -219,7 +235,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def default_flow(outputs: dict[str, Any]) -> tuple[str, str]:
     """(namespace, flow id) of the flow to run when none is named: by the `profile` output."""
-    return DEFAULT_FLOWS["local"] if outputs.get("profile") == "local" else DEFAULT_FLOWS["gcp"]
+    return DEFAULT_FLOWS.get(outputs.get("profile"), DEFAULT_FLOWS["gcp"])
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from .smoke import (
     EXIT_TIMEOUT,
     PASSING_STATES,
     SmokeError,
+    client_from_outputs,
     load_outputs,
     state_of,
     task_runs_in,
@@ -435,8 +436,10 @@ def _duration(execution: dict) -> str:
 
 
 def _search_date(instant: Optional[str]) -> Optional[str]:
-    """An execution's ISO instant (nanoseconds, ``Z``) in the only shape the search's ``startDate``
-    parses: ``yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]`` (ExecutionController.searchExecutions)."""
+    """An execution's ISO instant (nanoseconds, ``Z``) truncated to the millisecond, for
+    `KestraClient.search_executions` ("started at or after"): Kestra compares with the H2
+    ``start_date`` column, which holds starts truncated to milliseconds (jdbc-h2 migration
+    V1_32), so a finer instant would miss an execution started in the same millisecond."""
     if not instant:
         return None
     moment = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", instant).replace("Z", "+00:00"))
@@ -672,7 +675,7 @@ def main(argv: Optional[list[str]] = None, stdin: TextIO = sys.stdin, out: TextI
     except SmokeError as exc:
         print(f"error: {exc}", file=out)
         return exc.code
-    with KestraClient(outputs["kestraUrl"], outputs["kestraUsername"], outputs["kestraPassword"]) as client:
+    with client_from_outputs(outputs) as client:
         tour = Tour(client, outputs, timeout=args.timeout, interval=args.interval, out=out, progress=progress)
         return tour.run(phases)
 

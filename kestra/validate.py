@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from .client import YAML_SPLIT, KestraApiError, KestraClient, validation_problems
-from .smoke import SmokeError, load_outputs
+from .smoke import SmokeError, client_from_outputs, load_outputs
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG, EXIT_API = 0, 1, 2, 3
 DEFAULT_USERNAME = "admin@kestra.io"
@@ -72,8 +72,11 @@ def batches(sources: list[tuple[str, str]]) -> list[tuple[list[str], str]]:
     return grouped + own
 
 
-def _record(report: Report, name: str, result: dict) -> None:
-    flow = str(result.get("flow") or "?")
+def _record(report: Report, name: str, result: dict, fallback: str = "?") -> None:
+    """Adds one validate result of file `name`. Kestra names no flow in the result of a document
+    it could not read (an unknown type: FlowService.validate fails before it sets ``flow``), so
+    `fallback`, the flow the file's place says it holds, stands in for it."""
+    flow = str(result.get("flow") or fallback)
     if result.get("namespace") and result.get("flow"):
         flow = f"{result['namespace']}/{result['flow']}"
     for problem in validation_problems(result):
@@ -82,6 +85,12 @@ def _record(report: Report, name: str, result: dict) -> None:
         report.warnings.append((name, flow, f"deprecated: {path}"))
     for warning in result.get("warnings") or []:
         report.warnings.append((name, flow, str(warning)))
+
+
+def _place(name: str) -> str:
+    """The flow a file's place names: ``<namespace>/<flow_id>.yaml`` → ``namespace/flow_id``."""
+    path = Path(name)
+    return f"{path.parent.name}/{path.stem}"
 
 
 def validate_tree(client: KestraClient, root: Path) -> Report:
@@ -103,11 +112,12 @@ def validate_tree(client: KestraClient, root: Path) -> Report:
             for name in names:
                 text = dict(sources)[name]
                 report.requests += 1
-                for result in client.validate_flows(text, obj=name):
-                    _record(report, name, result)
+                for i, result in enumerate(client.validate_flows(text, obj=name)):
+                    _record(report, name, result, _place(name) if i == 0 else "?")
             continue
         for i, result in enumerate(results):
-            _record(report, names[i] if len(names) > 1 else names[0], result)
+            name = names[i] if len(names) > 1 else names[0]
+            _record(report, name, result, _place(name) if len(names) > 1 or i == 0 else "?")
     for path in dashboard_files(root):
         name = path.relative_to(root.parent).as_posix()
         try:
@@ -150,9 +160,7 @@ def main(argv: Optional[list[str]] = None, environ: Optional[dict] = None, out: 
         return EXIT_CONFIG
     try:
         outputs = connection(args, environ, stdin)
-        client = KestraClient(
-            outputs["kestraUrl"], outputs["kestraUsername"], outputs["kestraPassword"], deadline=args.deadline
-        )
+        client = client_from_outputs(outputs, deadline=args.deadline)
     except SmokeError as exc:
         print(f"error: {exc}", file=out)
         return exc.code

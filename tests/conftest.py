@@ -2,6 +2,10 @@
 
 import os
 
+import pytest
+
+from tests.support.kestra_standin import KestraStandin
+
 
 def pytest_configure(config):
     """Under mutation testing, run whole test files rather than single tests.
@@ -16,3 +20,16 @@ def pytest_configure(config):
         return
     files = sorted({arg.split("::")[0] for arg in config.args})
     config.args[:] = files
+
+
+@pytest.fixture(autouse=True)
+def no_request_that_can_freeze_kestra():
+    """Fails any test during which a Kestra stand-in received a request that a real Kestra 1.1
+    may answer by freezing (a PUT of a missing flow or dashboard, `KestraStandin._hazard`),
+    whether or not the client under test noticed the stand-in's refusal."""
+    yield
+    seen = [hazard for standin in list(KestraStandin.instances) for hazard in standin.hazards]
+    for standin in list(KestraStandin.instances):
+        standin.hazards.clear()
+    if seen:
+        pytest.fail("hazardous request(s) sent to Kestra:\n" + "\n".join(f"  - {h}" for h in seen), pytrace=False)

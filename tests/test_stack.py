@@ -78,12 +78,37 @@ def test_docker_url_is_loopback_by_default(gcp_docker):
     assert gcp_docker.outputs["kestraUrl"] == "http://127.0.0.1:8080"
 
 
-def test_container_receives_exactly_the_secrets_flows_may_name():
-    from infra.contract import SECRET_NAMES
+def test_container_receives_exactly_the_secrets_flows_may_name_and_the_key():
+    from infra.contract import GCP_KEY_SECRET, SECRET_NAMES
 
     run = run_stack(
         {"gcp:project": PROJECT, "kestra-gcp:githubToken": "ghp_example0123456789"},
         secret_keys=("kestra-gcp:githubToken",),
     )
     names = {k.removeprefix("SECRET_") for k in kestra_env(run) if k.startswith("SECRET_")}
-    assert names == set(SECRET_NAMES)
+    assert names == set(SECRET_NAMES) | {GCP_KEY_SECRET} == {
+        "GITHUB_TOKEN", "KESTRA_USER", "KESTRA_PASSWORD", "GCP_SERVICE_ACCOUNT"}
+
+
+def _kestra_configuration(run) -> dict:
+    import yaml
+
+    return yaml.safe_load(kestra_env(run)["KESTRA_CONFIGURATION"])
+
+
+def test_docker_kestra_points_every_gcp_plugin_at_the_key_through_instance_plugin_defaults(gcp_docker):
+    # Flows carry no credentials; Kestra 1.1 binds `kestra.plugins.defaults` to a list of
+    # PluginDefault {type, forced, values} (PluginGlobalDefaultConfiguration) and merges the ones
+    # whose type prefixes a task's type after the flow's own pluginDefaults (PluginDefaultService).
+    # The GCP plugins' `serviceAccount` takes the key's JSON, which {{ secret() }} decodes from
+    # SECRET_GCP_SERVICE_ACCOUNT at run time.
+    defaults = _kestra_configuration(gcp_docker)["kestra"]["plugins"]["defaults"]
+    assert defaults == [{
+        "type": "io.kestra.plugin.gcp",
+        "forced": False,
+        "values": {"serviceAccount": "{{ secret('GCP_SERVICE_ACCOUNT') }}"},
+    }]
+
+
+def test_local_only_kestra_has_no_plugin_defaults(local_only):
+    assert "plugins" not in _kestra_configuration(local_only)["kestra"]

@@ -65,3 +65,18 @@ def test_the_workflow_installs_the_cli_version_the_engine_tests_use():
     pinned = re.search(r"github\.com/pulumi/pulumi/pkg/v3 v(\S+)", gomod).group(1)
     installs = [s for w in WORKFLOWS for s in steps(w) if s.get("uses", "").startswith("pulumi/actions@")]
     assert installs and all(str(s["with"]["pulumi-version"]) == pinned for s in installs)
+
+
+def test_every_job_that_runs_pulumi_on_a_gke_stack_has_the_gke_auth_plugin():
+    # The gke stack's Kubernetes provider runs gke-gcloud-auth-plugin for every call, destroy included.
+    jobs = yaml.safe_load((REPO / ".github" / "workflows" / "stack.yml").read_text())["jobs"]
+    for name, job in jobs.items():
+        uses = [s.get("uses", "") for s in job["steps"]]
+        if not any(u.startswith("pulumi/actions@") for u in uses):
+            continue
+        gcloud = [s for s in job["steps"] if s.get("uses", "").startswith("google-github-actions/setup-gcloud@")]
+        assert len(gcloud) == 1, name
+        assert gcloud[0]["with"]["install_components"] == "gke-gcloud-auth-plugin", name
+        assert gcloud[0]["if"] == "vars.STACK_PROFILE == 'gke'", name
+        # after the credentials it uses, before the first pulumi step
+        assert uses.index(gcloud[0]["uses"]) > next(i for i, u in enumerate(uses) if u.startswith("google-github-actions/auth@"))

@@ -323,7 +323,11 @@ def kestra_standin() -> StandinProcess:
         info = json.loads(line)
         # Keep draining its stdout so a chatty stand-in never blocks on a full pipe.
         threading.Thread(target=process.stdout.read, daemon=True).start()
-        yield StandinProcess(info["url"], info["username"], info["password"], process)
+        standin = StandinProcess(info["url"], info["username"], info["password"], process)
+        yield standin
+        # A PUT of a missing flow or dashboard can freeze a real Kestra 1.1 (KestraStandin._hazard).
+        hazards = standin.control("GET", "stats")["hazards"]
+        assert not hazards, "hazardous request(s) sent to Kestra:\n" + "\n".join(hazards)
     finally:
         process.stdin.close()  # the stand-in serves until its stdin closes
         try:

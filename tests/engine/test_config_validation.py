@@ -144,3 +144,85 @@ def test_labels_set_as_a_map_reach_the_program(engine_project):
     # Our label check saw the map the CLI passed: the bad key is named, the good one is not.
     problems = [l for l in run.output.splitlines() if "- kestra-gcp:labels:" in l]
     assert len(problems) == 1 and "Cost-Centre=x1" in problems[0], run.output
+
+
+# --- the gke profile --------------------------------------------------------------------------
+
+GKE_PLUGINS = {"gcp", "kubernetes", "tls", "random"}
+
+
+def test_readme_stack_file_gke_profile_stops_only_at_a_missing_provider_plugin(engine_project):
+    # The real CLI validates the gke keys' declared types and defaults (Pulumi.yaml), the program
+    # reads and validates them, runs, and registers resources up to the first provider the CLI
+    # cannot load: no config error on the way, and nothing downloaded.
+    engine_project.use_example_stack_file()
+    engine_project.set_config({"gcp:project": PROJECT_ID, "profile": "gke"})
+    run = engine_project.pulumi("preview", check=False)
+    assert run.returncode != 0
+    _assert_config_accepted(run)
+    missing = _missing_plugin(run.output)
+    assert missing and missing <= GKE_PLUGINS, run.output
+    assert _downloaded_plugins(engine_project) == []
+
+
+def test_gke_profile_with_every_key_set_by_the_cli_is_accepted(engine_project):
+    engine_project.use_example_stack_file()
+    engine_project.set_config({
+        "gcp:project": PROJECT_ID, "profile": "gke", "gkeLocation": "europe-west2-c", "gkeNetwork": "default",
+        "gkeMachineType": "e2-standard-8", "gkeMinNodes": "0", "gkeMaxNodes": "4", "gkeReleaseChannel": "STABLE",
+        "kestraWorkerReplicas": "2", "kestraDomain": "kestra.example.com", "cloudSqlTier": "db-custom-2-7680",
+    })
+    engine_project.pulumi("config", "set", "--path", "kestraSourceRanges[0]", "203.0.113.0/24")
+    engine_project.pulumi("config", "set", "--path", "kestraSourceRanges[1]", "198.51.100.7/32")
+    engine_project.set_config({"postgresPassword": "gke-postgres-pass-5521"}, secret=True)
+    run = engine_project.pulumi("preview", check=False)
+    _assert_config_accepted(run)
+    missing = _missing_plugin(run.output)
+    assert missing and missing <= GKE_PLUGINS, run.output
+
+
+@pytest.mark.parametrize(
+    "plain, key, fragment",
+    [
+        ({"gkeLocation": "us-central1-a"}, "kestra-gcp:gkeLocation", "neither gcp:region"),
+        ({"gkeNetwork": "My_Network"}, "kestra-gcp:gkeNetwork", "not a VPC network name"),
+        ({"gkeMachineType": "big one"}, "kestra-gcp:gkeMachineType", "not a machine type"),
+        ({"gkeMinNodes": "101"}, "kestra-gcp:gkeMinNodes", "outside 0..100"),
+        ({"gkeMaxNodes": "0"}, "kestra-gcp:gkeMaxNodes", "outside 1..100"),
+        ({"gkeMinNodes": "5", "gkeMaxNodes": "2"}, "kestra-gcp:gkeMaxNodes", "below gkeMinNodes"),
+        ({"gkeReleaseChannel": "FAST"}, "kestra-gcp:gkeReleaseChannel", "RAPID, REGULAR, STABLE, EXTENDED"),
+        ({"kestraWorkerReplicas": "0"}, "kestra-gcp:kestraWorkerReplicas", "outside 1..50"),
+        ({"kestraDomain": "https://kestra.example.com"}, "kestra-gcp:kestraDomain", "no scheme"),
+        ({"cloudSqlTier": "huge"}, "kestra-gcp:cloudSqlTier", "not a Cloud SQL tier"),
+        ({"kestraUrl": "https://kestra.example.com"}, "kestra-gcp:kestraUrl", "runs its own Kestra on GKE"),
+        ({"uiPort": "9090"}, "kestra-gcp:uiPort", "Docker-only"),
+        ({"hostAddress": "0.0.0.0"}, "kestra-gcp:hostAddress", "Docker-only"),
+        ({"postgresImage": "postgres:16"}, "kestra-gcp:postgresImage", "Docker-only"),
+    ],
+)
+def test_bad_gke_value_stops_with_our_message_naming_the_key(engine_project, plain, key, fragment):
+    engine_project.use_example_stack_file()
+    engine_project.set_config({"gcp:project": PROJECT_ID, "profile": "gke", **plain})
+    run = engine_project.pulumi("preview", check=False)
+    assert run.returncode != 0
+    assert CLI_CONFIG_ERROR not in run.output, run.output
+    line = next((l for l in run.output.splitlines() if f"- {key}:" in l), None)
+    assert line is not None and fragment in line, run.output
+    assert "Traceback" not in run.output, run.output
+    assert not _missing_plugin(run.output), "the program must stop before registering any resource"
+
+
+def test_a_bad_source_range_set_by_path_is_named(engine_project):
+    engine_project.use_example_stack_file()
+    engine_project.set_config({"gcp:project": PROJECT_ID, "profile": "gke"})
+    engine_project.pulumi("config", "set", "--path", "kestraSourceRanges[0]", "10.0.0.1/8")
+    run = engine_project.pulumi("preview", check=False)
+    line = next((l for l in run.output.splitlines() if "- kestra-gcp:kestraSourceRanges:" in l), None)
+    assert line is not None and "'10.0.0.1/8' is not a CIDR range" in line, run.output
+
+
+def test_source_ranges_of_the_wrong_type_are_refused_by_the_cli(engine_project):
+    engine_project.set_config({"kestraSourceRanges": "0.0.0.0/0"})
+    run = engine_project.pulumi("preview", check=False)
+    assert run.returncode != 0
+    assert "configuration key 'kestraSourceRanges' must be of type 'array<string>'" in run.output, run.output

@@ -101,6 +101,26 @@ def load_allowlist(path: Path = ALLOWLIST_PATH) -> dict[str, str]:
     return entries
 
 
+ENUM_FACTS_PATH = Path(__file__).with_name("plugin_enums.txt")
+
+
+def load_enum_facts(path: Path = ENUM_FACTS_PATH) -> list[dict]:
+    """The enum facts of plugin_enums.txt: ``{type, property, values, source, enum}`` per line, where
+    `source` is where the plugin declares the property and `enum` where the constants come from.
+    Lines: '<type> <property> <A,B,...> <repo>@<ref>:<path> <repo>@<ref>:<path>'; '#' starts a comment."""
+    facts: list[dict] = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 5:
+            raise ValueError(f"{path.name}:{number}: expected 5 columns, got {len(parts)}: {raw!r}")
+        type_, prop, values, source, enum = parts
+        facts.append({"type": type_, "property": prop, "values": values.split(","), "source": source, "enum": enum})
+    return facts
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Parametrize by file so a failure's test id already names the file.
     # Distinctive names, so tests in this folder that define their own fixtures are not affected.

@@ -47,7 +47,6 @@ PYTHON_SCRIPT = "io.kestra.plugin.scripts.python.Script"
 GCP_PREFIX = "io.kestra.plugin.gcp."
 
 KV_PROJECT = re.compile(r"^\{\{\s*kv\(\s*(['\"])GCP_PROJECT_ID\1\s*\)\s*\}\}$")
-SECRET_SERVICE_ACCOUNT = re.compile(r"^\{\{\s*secret\(\s*(['\"])GCP_SERVICE_ACCOUNT\1\s*\)\s*\}\}$")
 
 # --------------------------------------------------------------------------------------------
 # Helpers: walking a flow
@@ -460,29 +459,59 @@ def test_kv_keys_and_secrets_are_in_the_contract(yaml_file: Source):
     assert not problems, "\n".join(problems)
 
 
-def test_gcp_tasks_get_project_and_account_from_plugin_defaults(flow_file: Source):
+def credential_problems(rel: str, doc: Any) -> list[str]:
+    problems = []
+    for path, key, _ in walk(doc):
+        if key in ("serviceAccount", "impersonatedServiceAccount"):
+            problems.append(f"{rel}: {path}: credentials belong to the runtime (Kestra's instance plugin defaults), not to the flow")
+    for text_path, text in strings(doc):
+        if "GCP_SERVICE_ACCOUNT" in text:
+            problems.append(f"{rel}: {text_path}: names the Docker runtime's key secret, which GKE does not have")
+    return problems
+
+
+def test_gcp_tasks_get_their_project_from_plugin_defaults_and_no_credentials(flow_file: Source):
     # Kestra merges every pluginDefaults entry whose type is a prefix of the task's type, so one
-    # entry may give projectId/serviceAccount and a narrower one only add, say, a location.
+    # entry may give projectId and a narrower one only add, say, a location. Credentials are the
+    # runtime's business, not the flow's: the Docker runtime names the key in Kestra's instance-level
+    # `kestra.plugins.defaults` (applied after the flow's own, PluginDefaultService.getAllDefaults),
+    # and on GKE the plugins fall back to Application Default Credentials (Workload Identity). A
+    # serviceAccount in a flow would override both and break the flow on one of the runtimes.
     doc = require_parsed(flow_file)
     gcp_types = {t for _, t, d in type_usages(doc, "flow") if not d and t.startswith(GCP_PREFIX)}
     entries = [(i, d) for i, d in enumerate(doc.get("pluginDefaults") or [])
                if isinstance(d, dict) and isinstance(d.get("type"), str)]
-    problems = []
+    problems = credential_problems(flow_file.rel, doc)
     for i, d in entries:
         values = d.get("values") or {}
         if "projectId" in values and not KV_PROJECT.match(str(values["projectId"])):
             problems.append(f"{flow_file.rel}: pluginDefaults[{i}].values.projectId must be \"{{{{ kv('GCP_PROJECT_ID') }}}}\"")
-        if "serviceAccount" in values and not SECRET_SERVICE_ACCOUNT.match(str(values["serviceAccount"])):
-            problems.append(f"{flow_file.rel}: pluginDefaults[{i}].values.serviceAccount must be \"{{{{ secret('GCP_SERVICE_ACCOUNT') }}}}\"")
     for t in sorted(gcp_types):
         merged: dict = {}
         for _, d in entries:
             if t == d["type"] or t.startswith(d["type"] + "."):
                 merged.update(d.get("values") or {})
-        for field in ("projectId", "serviceAccount"):
-            if field not in merged:
-                problems.append(f"{flow_file.rel}: {t} gets no {field} from pluginDefaults")
+        if "projectId" not in merged:
+            problems.append(f"{flow_file.rel}: {t} gets no projectId from pluginDefaults")
     assert not problems, "\n".join(problems)
+
+
+def test_the_credentials_rule_catches_a_flow_carrying_a_key():
+    # The walkthrough's way (a key per flow), a task's own key, and a key read in a script.
+    doc = {
+        "pluginDefaults": [{"type": "io.kestra.plugin.gcp", "values": {
+            "projectId": "{{ kv('GCP_PROJECT_ID') }}", "serviceAccount": "{{ secret('GCP_SERVICE_ACCOUNT') }}"}}],
+        "tasks": [
+            {"id": "u", "type": "io.kestra.plugin.gcp.gcs.Upload", "serviceAccount": "{{ kv('SA') }}"},
+            {"id": "s", "type": "io.kestra.plugin.scripts.shell.Commands", "env": {"K": "{{ secret('GCP_SERVICE_ACCOUNT') }}"}},
+            {"id": "ok", "type": "io.kestra.plugin.gcp.gcs.List", "from": "gs://{{ kv('GCS_BUCKET') }}/"},
+        ],
+    }
+    problems = credential_problems("f.yaml", doc)
+    assert [p.split(": ")[1] for p in problems] == [
+        "pluginDefaults[0].values.serviceAccount", "tasks[0].serviceAccount",
+        "pluginDefaults[0].values.serviceAccount", "tasks[1].env.K",
+    ]
 
 
 # ============================================================================================

@@ -37,7 +37,7 @@ def _config_error(config, secret_keys=()):
         ({**GOOD, "kestra-gcp:bucketObjectRole": "roles/storage.admin"}, "kestra-gcp:bucketObjectRole", "not one of"),
         ({**GOOD, "kestra-gcp:keepData": "yes"}, "kestra-gcp:keepData", "true or false"),
         ({**GOOD, "kestra-gcp:labels": '{"Team": "x"}'}, "kestra-gcp:labels", "label rules"),
-        ({"kestra-gcp:profile": "cloud"}, "kestra-gcp:profile", "auto, gcp, local"),
+        ({"kestra-gcp:profile": "cloud"}, "kestra-gcp:profile", "auto, gcp, local, gke"),
         ({"kestra-gcp:uiPort": "80800"}, "kestra-gcp:uiPort", "outside"),
         ({"kestra-gcp:managementPort": "8080"}, "kestra-gcp:managementPort", "must differ"),
         ({"kestra-gcp:hostAddress": "localhost"}, "kestra-gcp:hostAddress", "not an IP address"),
@@ -137,6 +137,7 @@ def _keys_the_program_reads(monkeypatch):
     _load({**GOOD, "kestra-gcp:kestraUrl": "https://k.example.com", "kestra-gcp:kestraPassword": "Abcdefg12"},
           secret_keys=("kestra-gcp:kestraPassword",))
     _load(GOOD)  # the Docker branch
+    _load({**GOOD, "kestra-gcp:profile": "gke"})  # the GKE branch
     own = {k.split(":", 1)[1] for k in read if k.startswith("kestra-gcp:")}
     return own, {k.split(":")[-1] for k in secrets}
 
@@ -161,7 +162,7 @@ def test_optional_secrets_are_documented_but_not_declared(monkeypatch):
 
 
 # How Pulumi.yaml's config types must look in YAML (the CLI's ValidateConfigValue).
-_YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "object": dict}
+_YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "object": dict, "array": list}
 
 
 def test_every_declared_key_passes_the_cli_with_no_value_set():
@@ -179,7 +180,7 @@ def _as_the_cli_passes_it(value):
     # (pkg/workspace/config.go createConfigValue).
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)
 
@@ -188,6 +189,9 @@ def test_pulumi_yaml_defaults_mean_the_same_as_no_value():
     defaults = {f"kestra-gcp:{k}": _as_the_cli_passes_it(v["default"]) for k, v in _declared().items()}
     assert _load({**GOOD, **defaults}) == _load(GOOD)
     assert _load(defaults) == _load({})
+    # The CLI passes the Docker-only keys' defaults in the gke profile too: they must not count as set.
+    gke = {**GOOD, "kestra-gcp:profile": "gke"}
+    assert _load({**defaults, **gke}) == _load(gke)
 
 
 def test_example_stack_file_is_complete_but_needs_a_real_project():

@@ -8,9 +8,11 @@ its own dashboard id, and removes what it created, also when it fails.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
+import requests
 
 from kestra.client import KestraClient, KestraNotFound, KestraValidationError
 from kestra.resources import DashboardProvider, FlowProvider, KvEntryProvider, NamespaceFileProvider
@@ -162,3 +164,36 @@ def test_execution_runs_to_a_terminal_state(conn, live, namespace):
 
     outputs = {"kestraUrl": conn["url"], "kestraUsername": conn["username"], "kestraPassword": conn["password"]}
     assert smoke.run(outputs, ns, "run", timeout=120, interval=1) == smoke.EXIT_OK
+
+
+def test_objects_deleted_by_hand_come_back_on_an_update_and_kestra_stays_responsive(conn, live, namespace):
+    """`pulumi up` without a refresh after a flow and a dashboard were deleted in the UI: the state
+    says both exist and their files changed, so the engine calls update. On Kestra 1.1.7 a PUT of a
+    deleted flow froze the whole server (kestra-io/kestra#12984); the client must read first and
+    create. Several rounds, because the freeze came on the second such PUT in our tries."""
+    ns, cleanup = namespace
+    did = f"itest_{uuid.uuid4().hex[:10]}"
+    cleanup.append(lambda: live.delete_dashboard(did))
+    flows, dashboards = FlowProvider(), DashboardProvider()
+    for round_ in range(3):
+        fid = f"gone{round_}"
+        cleanup.append(lambda fid=fid: live.delete_flow(ns, fid))
+        flow_props = {**conn, "namespace": ns, "flow_id": fid, "source": FLOW.format(id=fid, ns=ns, message="v1")}
+        dash_props = {**conn, "source": DASHBOARD.format(id=did, title=f"Round {round_}")}
+        flow = flows.create(checked(flows, flow_props))
+        dash = dashboards.create(checked(dashboards, dash_props))
+        live.delete_flow(ns, fid)  # by hand, in the UI
+        live.delete_dashboard(did)
+
+        changed_flow = checked(flows, {**flow_props, "source": FLOW.format(id=fid, ns=ns, message="v2")})
+        changed_dash = checked(dashboards, {**dash_props, "source": DASHBOARD.format(id=did, title=f"Changed {round_}")})
+        flows.update(flow.id, {**flow.outs, **PROVIDER}, changed_flow)
+        dashboards.update(dash.id, {**dash.outs, **PROVIDER}, changed_dash)
+
+        assert live.get_flow(ns, fid)["source"] == changed_flow["source"]
+        assert live.get_dashboard(did)["sourceCode"] == changed_dash["source"]
+        started = time.monotonic()
+        answer = requests.get(f"{conn['url'].rstrip('/')}/api/v1/configs", timeout=10)
+        assert answer.status_code == 200 and time.monotonic() - started < 5, "Kestra stopped answering promptly"
+        if round_ < 2:
+            live.delete_dashboard(did)  # the next round creates it again

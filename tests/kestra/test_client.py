@@ -58,15 +58,51 @@ def test_put_flow_adopts_with_a_read_and_writes_only_a_difference(client, standi
     assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("POST", 422), ("GET", 200)]
 
 
-def test_put_flow_recreates_a_vanished_flow_with_one_more_request(client, standin):
-    assert client.put_flow("dev.testing", "hello", flow_source(), exists=True)["revision"] == 1  # PUT 404 → POST
-    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("PUT", 404), ("POST", 200)]
+def test_put_flow_of_a_flow_deleted_by_hand_reads_then_creates_and_never_puts(client, standin):
+    # The state says the flow exists, but someone deleted it in the UI: a PUT could freeze Kestra
+    # 1.1 (kestra-io/kestra#12984), so the client reads, sees 404 and creates.
+    assert client.put_flow("dev.testing", "hello", flow_source(), exists=True)["revision"] == 1
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("GET", 404), ("POST", 200)]
+
+
+def test_put_flow_of_an_existing_flow_is_a_read_then_one_put(client, standin):
+    client.create_flow(flow_source())
+    standin.reset_log()
+    assert client.put_flow("dev.testing", "hello", flow_source(message="bye"), exists=True)["revision"] == 2
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("GET", 200), ("PUT", 200)]
+    standin.reset_log()  # the same source again: the read shows it, nothing is written
+    assert client.put_flow("dev.testing", "hello", flow_source(message="bye"), exists=True)["revision"] == 2
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/flows")] == [("GET", 200)]
+
+
+def test_update_flow_of_a_missing_flow_is_not_found_without_a_put(client, standin):
+    with pytest.raises(KestraNotFound) as err:
+        client.update_flow("dev.testing", "hello", flow_source())
+    assert err.value.obj == "flow dev.testing/hello"
+    assert [c.method for c in standin.calls(path_contains="/flows")] == ["GET"]
+
+
+def test_dashboard_deleted_by_hand_is_read_then_created_and_never_put(client, standin):
+    source = "id: d1\ntitle: One\ncharts: []\n"
+    assert client.put_dashboard("d1", source, exists=True)["title"] == "One"
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/dashboards")] == [
+        ("GET", 404), ("POST", 200)]
+    standin.reset_log()
+    client.put_dashboard("d1", source.replace("One", "Two"), exists=True)
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/dashboards")] == [("GET", 200), ("PUT", 200)]
+    client.delete_dashboard("d1")
+    standin.reset_log()
+    with pytest.raises(KestraNotFound):
+        client.update_dashboard("d1", source)
+    assert [(c.method, c.status) for c in standin.calls(path_contains="/dashboards")] == [("GET", 404)]
 
 
 def test_validate_reports_constraints_with_http_200(client, standin):
     assert validation_problems(client.validate_flow(flow_source())) == []
     bad = "id: x\nnamespace: dev.testing\ntasks:\n  - id: t\n    type: io.kestra.plugin.Nope\n"
-    assert validation_problems(client.validate_flow(bad)) == ["tasks[0].type: Invalid type: io.kestra.plugin.Nope"]
+    # Kestra 1.1.7's words (recorded: "a batch whose second flow has an unknown type").
+    assert validation_problems(client.validate_flow(bad)) == [
+        "jakarta.validation.ConstraintViolationException: Invalid type: io.kestra.plugin.Nope"]
     with pytest.raises(KestraValidationError, match="Invalid type: io.kestra.plugin.Nope"):
         client.check_flow(bad, obj="flow dev.testing/x")
     # Kestra 1.1's validate route takes YAML only: one request per validation, never a 415.
@@ -160,14 +196,46 @@ def test_kv_delete_answers_whether_it_existed(client):
 
 
 def test_kestra_echo_of_a_value_is_scrubbed(client):
-    # KVController quotes an unparsable body back ("Invalid JSON value for: ...").
+    # KVController quotes an unparsable body back ("Invalid JSON value for: ..."); an unterminated
+    # string is one (a bare word is not: Kestra's Ion reader takes it as a symbol).
     with pytest.raises(KestraApiError) as err:
         client._request(
-            "PUT", "namespaces/ns/kv/K", "kv ns/K", data=b"s3cr3t-token{", content_type="text/plain",
+            "PUT", "namespaces/ns/kv/K", "kv ns/K", data=b'"s3cr3t-token{', content_type="text/plain",
             secrets=["s3cr3t-token{"],
         )
     assert err.value.status == 422 and "Invalid JSON value" in str(err.value)
     assert "s3cr3t" not in str(err.value) and "***" in str(err.value)
+
+
+def test_kestra_refusing_a_flow_or_dashboard_is_a_validation_error_on_create_and_update(client, standin):
+    """One class to catch for "Kestra refuses this document", whichever write met the refusal:
+    Kestra 1.1.7 answers 422 "Invalid entity: Invalid type: ..." to a create and to an update
+    (recorded: "create a flow whose task type is unknown", "update with an unknown type")."""
+    bad_flow = flow_source().replace("core.log.Log", "core.log.Nope")
+    with pytest.raises(KestraValidationError, match="Invalid entity: Invalid type: io.kestra.plugin.core.log.Nope"):
+        client.create_flow(bad_flow)
+    client.create_flow(flow_source())
+    for write in (lambda: client.update_flow("dev.testing", "hello", bad_flow),
+                  lambda: client.put_flow("dev.testing", "hello", bad_flow, exists=True),
+                  lambda: client.put_flow("dev.testing", "hello", bad_flow)):
+        with pytest.raises(KestraValidationError, match="Invalid type: io.kestra.plugin.core.log.Nope") as err:
+            write()
+        assert err.value.status == 422 and not err.value.already_exists
+    with pytest.raises(KestraValidationError) as err:
+        client.create_flow(flow_source())
+    assert err.value.already_exists
+    bad_chart = "id: d1\ntitle: One\ncharts:\n  - id: c\n    type: io.kestra.Nope\n"
+    with pytest.raises(KestraValidationError, match="Invalid type: io.kestra.Nope"):
+        client.create_dashboard(bad_chart)
+    client.put_dashboard("d1", "id: d1\ntitle: One\ncharts: []\n")
+    with pytest.raises(KestraValidationError, match="title: must not be"):
+        client.put_dashboard("d1", "id: d1\ncharts: []\n", exists=True)
+    with pytest.raises(KestraValidationError, match="Invalid type: io.kestra.Nope"):
+        client.update_dashboard("d1", bad_chart)
+    # A 422 about anything but a flow or dashboard document stays a plain KestraApiError.
+    with pytest.raises(KestraApiError) as err:
+        client.put_kv("ns", "bad$key", 1)
+    assert err.value.status == 422 and not isinstance(err.value, KestraValidationError)
 
 
 def test_dashboards_need_an_id_and_adopt(client, standin):
@@ -379,7 +447,7 @@ def test_trigger_waits_out_503_and_polls(client, standin):
 
 
 def test_trigger_unknown_flow_is_not_found(client):
-    with pytest.raises(KestraNotFound, match="Unable to find flow"):
+    with pytest.raises(KestraNotFound, match="Requested Flow is not found"):
         client.trigger_execution("dev.testing", "missing")
 
 

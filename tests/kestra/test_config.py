@@ -198,3 +198,78 @@ def test_secret_env_rejects_bad_input_without_echoing_it(plaintext, encoded, fra
 def test_a_multi_line_password_is_refused_like_kestra_does():
     # BasicAuthService.PASSWORD_PATTERN with Matcher.matches(): Java's "." does not match "\n".
     assert "single line" in basic_auth_password_problem("Abcdefg1\nsecond line")
+
+
+# --- GCS storage, JDBC parameters, instance plugin defaults, and the public/secret split --------
+
+from kestra.config import (  # noqa: E402
+    gcp_key_plugin_defaults,
+    kestra_configuration,
+    split_configuration,
+)
+
+
+def test_gcs_storage_replaces_local_storage():
+    # storage-gcs: @Plugin.Id("gcs"), fields bucket and projectId; Kestra maps the kebab-case keys of
+    # kestra.storage.<id> onto them (KestraBeansFactory.StorageConfig, MapFormat CAMEL_CASE).
+    config = parsed(replace(BASE, gcs_bucket="acme-kestra-internal", gcs_project="acme-data-123"))
+    assert config["kestra"]["storage"] == {"type": "gcs", "gcs": {"bucket": "acme-kestra-internal", "project-id": "acme-data-123"}}
+
+
+def test_jdbc_parameters_are_appended_to_the_url():
+    config = parsed(replace(BASE, postgres_parameters=(("sslmode", "verify-ca"), ("sslrootcert", "/app/ca/server.pem"))))
+    assert config["datasources"]["postgres"]["url"] == (
+        "jdbc:postgresql://postgres:5432/kestra?sslmode=verify-ca&sslrootcert=/app/ca/server.pem")
+
+
+@pytest.mark.parametrize("params", [(("sslmode", "require&user=x"),), (("bad key", "x"),)])
+def test_jdbc_parameters_cannot_smuggle_more_into_the_url(params):
+    with pytest.raises(ValueError, match="postgres_parameters"):
+        render_kestra_configuration(replace(BASE, postgres_parameters=params))
+
+
+def test_gcp_key_plugin_default_is_kestras_plugin_default_shape():
+    # PluginDefault {type, forced, values}; a type that is a package prefix covers every GCP task
+    # and trigger (PluginDefaultService.defaults: pluginType.startsWith(type)).
+    assert gcp_key_plugin_defaults("GCP_SERVICE_ACCOUNT") == ({
+        "type": "io.kestra.plugin.gcp", "forced": False,
+        "values": {"serviceAccount": "{{ secret('GCP_SERVICE_ACCOUNT') }}"},
+    },)
+    with pytest.raises(ValueError, match="secret_name"):
+        gcp_key_plugin_defaults("gcp-key')}}")
+
+
+def test_plugin_defaults_land_under_kestra_plugins_defaults():
+    config = parsed(replace(BASE, plugin_defaults=gcp_key_plugin_defaults("GCP_SERVICE_ACCOUNT")))
+    assert config["kestra"]["plugins"] == {"defaults": [{
+        "type": "io.kestra.plugin.gcp", "forced": False,
+        "values": {"serviceAccount": "{{ secret('GCP_SERVICE_ACCOUNT') }}"},
+    }]}
+    with pytest.raises(ValueError, match="plugin_defaults"):
+        render_kestra_configuration(replace(BASE, plugin_defaults=({"values": {}},)))
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """Micronaut merges configuration files key by key (later files win)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def test_split_moves_exactly_the_secret_values_out():
+    settings = replace(BASE, gemini_api_key="AIza-test-key")
+    public, secret = split_configuration(settings)
+    assert secret == {
+        "datasources": {"postgres": {"password": PG_PASSWORD}},
+        "kestra": {"server": {"basic-auth": {"password": PASSWORD}}, "ai": {"gemini": {"api-key": "AIza-test-key"}}},
+    }
+    text = yaml.safe_dump(public)
+    for value in (PG_PASSWORD, PASSWORD, "AIza-test-key"):
+        assert value not in text
+    assert _merge(public, secret) == kestra_configuration(settings)
+
+
+def test_split_without_a_gemini_key_has_no_ai_in_either_part():
+    public, secret = split_configuration(BASE)
+    assert "ai" not in public["kestra"] and "ai" not in secret["kestra"]

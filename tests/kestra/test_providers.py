@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from pulumi.output import Unknown
 
-from kestra.client import KestraApiError, KestraAuthError, KestraUnavailable
+from kestra.client import KestraApiError, KestraAuthError, KestraUnavailable, KestraValidationError
 from kestra.resources import DashboardProvider, FlowProvider, KvEntryProvider, NamespaceFileProvider
 from tests.kestra.conftest import DASHBOARD, flow_source
 
@@ -198,10 +198,10 @@ def test_flow_check_and_diff_tolerate_unknowns(standin, flow):
 def test_flow_invalid_for_kestra_fails_with_its_constraint(standin, flow):
     p = FlowProvider()
     source = flow_source().replace("io.kestra.plugin.core.log.Log", "io.kestra.plugin.core.log.Nope")
-    with pytest.raises(KestraApiError) as err:
+    with pytest.raises(KestraValidationError) as err:  # Kestra refuses the flow: what a user catches
         p.create(checked(p, {**flow, "source": source}))
     assert str(err.value).startswith("flow dev.testing/hello (flows/dev.testing/hello.yaml): ")
-    assert "tasks[0].type: Invalid type: io.kestra.plugin.core.log.Nope" in str(err.value)
+    assert "Invalid entity: Invalid type: io.kestra.plugin.core.log.Nope" in str(err.value)
     assert err.value.status == 422
     assert [(c.path, c.status) for c in standin.requests] == [("/api/v1/main/flows", 422)]  # one request
     assert standin.flows == {}

@@ -60,7 +60,7 @@ def test_timeout(outputs, standin):
 
 def test_unknown_flow_is_an_api_error(outputs):
     code, text = run(outputs, flow_id="missing")
-    assert code == smoke.EXIT_API and "Unable to find flow" in text and "404" in text
+    assert code == smoke.EXIT_API and "Requested Flow is not found" in text and "404" in text
 
 
 def test_wrong_password_is_reported_without_it(outputs):

@@ -31,17 +31,29 @@ def test_api_needs_basic_auth(standin):
 
 
 def test_errors_are_micronaut_json(standin):
+    # The JsonError Kestra 1.1.7 sends (nulls serialized, `_embedded` always there), e.g. to a
+    # flow without tasks: ModelValidator's "path: message\n" per violation.
     auth = (standin.username, standin.password)
     missing = requests.get(f"{standin.url}/api/v1/main/flows/dev.testing/nope", auth=auth, timeout=5)
     assert missing.status_code == 404 and missing.json()["message"] == "Not Found"
     assert missing.json()["_links"]["self"]["href"] == "/api/v1/main/flows/dev.testing/nope"
+    assert missing.json()["_embedded"] == {} and missing.json()["logref"] is None
     invalid = requests.post(f"{standin.url}/api/v1/main/flows", data="id: x\nnamespace: n\n", headers=YAML,
                             auth=auth, timeout=5)
     assert invalid.status_code == 422
-    assert invalid.json()["message"] == "Invalid entity: tasks: must not be empty"
-    assert invalid.json()["_embedded"]["errors"] == [{"message": "must not be empty", "path": "tasks"}]
+    assert invalid.json()["message"] == "Invalid entity: tasks: must not be empty\n"
+    assert [(e["message"], e["path"]) for e in invalid.json()["_embedded"]["errors"]] == [("must not be empty", "tasks")]
     unknown = requests.get(f"{standin.url}/api/v1/main/nothing/here", auth=auth, timeout=5)
     assert unknown.status_code == 404 and unknown.json()["message"] == "Not Found"
+
+
+def test_configs_are_open_and_untenanted(standin):
+    # MiscController.getConfiguration: /api/v1/configs answers without a login; not under a tenant.
+    answer = requests.get(f"{standin.url}/api/v1/configs", timeout=5)
+    assert answer.status_code == 200 and answer.json()["version"] == "1.1.7"
+    tenanted = requests.get(f"{standin.url}/api/v1/main/configs", auth=(standin.username, standin.password), timeout=5)
+    assert tenanted.status_code == 404
+    assert requests.get(f"{standin.url}/api/v1/main/configs", timeout=5).status_code == 401
 
 
 # -- Micronaut routing: 415 / 406 from each route's consumes / produces ---------------------------
@@ -51,8 +63,9 @@ def test_kv_put_consumes_text_plain_only(standin, api):
     # KVController.setKeyValue: @Put(..., consumes = MediaType.TEXT_PLAIN)
     url = api.url("namespaces/ns/kv/K")
     refused = api.put(url, data=b'"v"', headers={"Content-Type": "application/json"}, timeout=5)
-    assert refused.status_code == 415 and refused.json()["message"] == "Unsupported Media Type"
-    assert "Allowed types: ['text/plain']" in refused.json()["_embedded"]["errors"][0]["message"]
+    assert refused.status_code == 415
+    assert refused.json()["message"] == ("Unsupported Media Type: Content Type [application/json] not allowed. "
+                                         "Allowed types: [text/plain]")
     assert api.put(url, data=b'"v"', headers={"Content-Type": "text/plain; charset=utf-8"}, timeout=5).status_code == 200
     assert standin.kv[("main", "ns", "K")] == "v"
 
@@ -62,7 +75,9 @@ def test_namespace_file_get_produces_octet_stream_only(standin, api):
     standin.files[("main", "ns", "/a.txt")] = b"abc"
     url, params = api.url("namespaces/ns/files"), {"path": "/a.txt"}
     refused = api.get(url, params=params, headers={"Accept": "application/json"}, timeout=5)
-    assert refused.status_code == 406 and refused.json()["message"] == "Not Acceptable"
+    assert refused.status_code == 406
+    assert refused.json()["message"] == ("Not Acceptable: Specified Accept Types [application/json] not supported. "
+                                         "Supported types: [application/octet-stream]")
     for accept in ("application/octet-stream", "*/*", "application/*", "text/html, application/octet-stream"):
         answer = api.get(url, params=params, headers={"Accept": accept}, timeout=5)
         assert (answer.status_code, answer.content) == (200, b"abc"), accept
@@ -79,11 +94,13 @@ def test_flow_validate_takes_yaml_only_in_1_1(api):
 
 
 def test_every_route_answers_415_and_406_from_its_declared_types(standin, api):
-    routes = standin.routes
+    # A body method's Content-Type is matched (GET ignores it); the Accept always is.
+    routes = standin.routes()
     for route in routes:
-        path = api.url(route.pattern.replace("*", "x"))
+        rest = route.pattern.replace("*", "x")
+        path = api.url(rest) if route.tenanted else f"{standin.url}/api/v1/{rest}"
         same = [r for r in routes if (r.method, r.pattern) == (route.method, route.pattern)]
-        if not any("*/*" in r.consumes for r in same):
+        if route.method != "GET" and not any("*/*" in r.consumes for r in same):
             answer = api.request(route.method, path, data=b"x", headers={"Content-Type": "application/xml"}, timeout=5)
             assert answer.status_code == 415, (route.method, route.pattern)
         answer = api.request(route.method, path, headers={"Accept": "application/xml"}, timeout=5)
@@ -92,13 +109,16 @@ def test_every_route_answers_415_and_406_from_its_declared_types(standin, api):
 
 def test_a_path_served_for_other_methods_answers_405(api):
     answer = api.delete(api.url("flows/validate"), timeout=5)
-    assert answer.status_code == 405 and answer.json()["message"] == "Method Not Allowed"
+    assert answer.status_code == 405
+    assert answer.json()["message"] == ("Method Not Allowed: Method [DELETE] not allowed for URI "
+                                        "[/api/v1/main/flows/validate]. Allowed methods: [HEAD, POST, GET]")
 
 
 def test_deprecated_json_flow_routes_are_not_a_415(api):
-    # FlowController.createFlowFromJson: @Post(consumes = MediaType.ALL): a JSON body is routed, not refused.
+    # FlowController.createFlowFromJson: @Post(consumes = MediaType.ALL): a JSON body is routed, not
+    # refused; a body that is not JSON fails Jackson's parsing, a 500 on Kestra 1.1.7.
     answer = api.post(api.url("flows"), data=flow_source(), headers={"Content-Type": "application/json"}, timeout=5)
-    assert answer.status_code == 422 and answer.json()["message"].startswith("Invalid json")
+    assert answer.status_code == 500 and answer.json()["message"].startswith("Internal server error")
 
 
 # -- flows ------------------------------------------------------------------------------------------
@@ -106,13 +126,13 @@ def test_deprecated_json_flow_routes_are_not_a_415(api):
 
 def test_yaml_validate_body_is_split_on_dashes_like_kestra(api):
     # FlowService.validate: split on "\\n+---\\n*?", one ValidateConstraintViolation per piece, HTTP 200.
-    body = flow_source(flow_id="a") + "---\n" + flow_source(flow_id="b").replace("tasks:", "other:")
+    body = flow_source(flow_id="a") + "---\n" + "id: b\nnamespace: dev.testing\n"
     answer = api.post(api.url("flows/validate"), data=body, headers=YAML, timeout=5)
     assert answer.status_code == 200
     first, second = answer.json()
     assert first == {"index": 0, "flow": "a", "namespace": "dev.testing", "outdated": False,
                      "deprecationPaths": [], "warnings": [], "infos": []}
-    assert (second["index"], second["flow"], second["constraints"]) == (1, "b", "tasks: must not be empty")
+    assert (second["index"], second["flow"], second["constraints"]) == (1, "b", "tasks: must not be empty\n")
 
 
 def test_validate_names_deprecated_input_classes(api):
@@ -147,8 +167,24 @@ def test_update_refuses_a_changed_id(standin, api):
     standin.put_flow_directly(flow_source())
     answer = api.put(api.url("flows/dev.testing/hello"), data=flow_source(flow_id="other"), headers=YAML, timeout=5)
     assert answer.status_code == 422 and "flow.id: Illegal flow id update" in answer.json()["message"]
-    missing = api.put(api.url("flows/dev.testing/nope"), data=flow_source(flow_id="nope"), headers=YAML, timeout=5)
-    assert missing.status_code == 404 and missing.content == b""  # HttpResponse.status(NOT_FOUND)
+
+
+def test_a_put_of_a_missing_flow_or_dashboard_is_refused_loudly_and_recorded(standin, api):
+    # On the real 1.1.7 this PUT answered 404 or froze the server (kestra-io/kestra#12984): the
+    # stand-in must never let a client believe it is harmless.
+    standin.put_flow_directly(flow_source())
+    api.delete(api.url("flows/dev.testing/hello"), timeout=5)  # deleted by hand
+    flow = api.put(api.url("flows/dev.testing/hello"), data=flow_source(), headers=YAML, timeout=5)
+    dashboard = api.put(api.url("dashboards/d1"), data="id: d1\ntitle: T\ncharts: []\n", headers=YAML, timeout=5)
+    assert (flow.status_code, dashboard.status_code) == (500, 500)
+    assert "kestra-io/kestra#12984" in flow.json()["message"]
+    assert standin.hazards == [
+        "PUT of the missing flow dev.testing/hello: a real Kestra 1.1 can freeze on this request "
+        "(kestra-io/kestra#12984); read first and create (POST) what is missing",
+        "PUT of the missing dashboard d1: a real Kestra 1.1 can freeze on this request "
+        "(kestra-io/kestra#12984); read first and create (POST) what is missing",
+    ]
+    standin.hazards.clear()  # seen on purpose: the suite-wide check would fail this test otherwise
 
 
 def test_flow_revisions_list_every_stored_source(standin, api):
@@ -269,4 +305,5 @@ def test_deleting_a_missing_dashboard_is_409(standin, api):
 def test_dashboard_validate_answers_one_object(api):
     # DashboardController.validateDashboard: one ValidateConstraintViolation, index 0.
     answer = api.post(api.url("dashboards/validate"), data="id: d\ncharts: []\n", headers=YAML, timeout=5).json()
-    assert answer["index"] == 0 and answer["constraints"] == "title: must not be null"
+    assert answer["index"] == 0
+    assert set(answer["constraints"].splitlines()) == {"title: must not be null", "title: must not be blank"}

@@ -416,8 +416,9 @@ def test_kestra_errors_end_the_tour_with_the_api_status(deployed):
 
 
 def test_event_search_date_fits_the_search_endpoints_format():
-    """Kestra returns instants with nanoseconds; /executions/search parses startDate with
-    @Format("yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]"), so at most milliseconds may be sent."""
+    """Kestra returns instants with nanoseconds and compares search dates with its start_date
+    column, truncated to milliseconds (jdbc-h2 V1_32): the tour's date is truncated the same way,
+    so "at or after the upload's start" cannot miss an execution of the same millisecond."""
     assert tour._search_date("2025-11-28T19:01:52.123456789Z") == "2025-11-28T19:01:52.123Z"
     assert tour._search_date("2025-11-28T19:01:52Z") == "2025-11-28T19:01:52.000Z"
     assert tour._search_date(None) is None

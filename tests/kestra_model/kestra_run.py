@@ -37,8 +37,25 @@ UNSERVED_GROUPS = (
 )
 
 
+# A folder of real plugin jars (e.g. ../shared/tools/real-kestra's data/plugins): when set, the
+# harness registers them as `kestra server --plugins` does and masks only the groups they lack.
+# CI does not set it (the jars are built from sources fetched in a session), so CI masks.
+PLUGINS_DIR_VAR = "KESTRA_PLUGINS_DIR"
+
 # The report of this session's run, for the terminal summary (conftest.py).
 LAST_REPORT: dict = {}
+
+
+def plugins_dir() -> Path | None:
+    """The folder named by KESTRA_PLUGINS_DIR, None when unset; a value that names no folder of
+    jars is an error, never a silent fall-back to masking."""
+    value = os.environ.get(PLUGINS_DIR_VAR, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir() or not any(path.glob("*.jar")):
+        raise RuntimeError(f"{PLUGINS_DIR_VAR}={value}: not a folder holding plugin jars")
+    return path
 
 
 def java_major(java_home: Path) -> int:
@@ -104,23 +121,37 @@ class Execution:
     name: str
     path: Path
     inputs: dict
+    timeout: int = 60  # seconds the harness waits for the execution to end
 
 
-def run(jdk: Path, work_dir: Path, validate: list[tuple[Path, str]], executions: list[Execution]) -> dict:
-    """Runs the harness once and returns its report (see Harness.java for the format)."""
+def run(jdk: Path, work_dir: Path, validate: list[tuple[Path, str]], executions: list[Execution], *,
+        plugins_dir: Path | None = None, enum_facts: list[dict] = (), namespace_files: list[dict] = (),
+        process_runner: bool = False) -> dict:
+    """Runs the harness once and returns its report (see Harness.java for the format).
+
+    `plugins_dir`: real plugin jars to register, as `kestra server --plugins` does; the groups they
+    provide are then judged by Kestra instead of masked. `enum_facts`: the enum constants masked
+    plugin properties may take (plugin_enums.txt). `namespace_files`: ``{namespace, path, file}``
+    stored before the executions. `process_runner`: force script tasks onto the Process runner."""
     spec = {
         "tenant": "main",
         "unservedGroups": list(UNSERVED_GROUPS),
+        "pluginsDir": str(plugins_dir) if plugins_dir else "",
+        "enumFacts": list(enum_facts),
+        "processRunner": process_runner,
+        "namespaceFiles": list(namespace_files),
         "validate": [{"path": str(path), "kind": kind} for path, kind in validate],
-        "executions": [{"name": e.name, "path": str(e.path), "inputs": e.inputs} for e in executions],
+        "executions": [{"name": e.name, "path": str(e.path), "inputs": e.inputs, "timeoutSeconds": e.timeout}
+                       for e in executions],
     }
     spec_file, report_file = work_dir / "spec.json", work_dir / "report.json"
     spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     classpath = CLASSPATH_FILE.read_text().strip() + os.pathsep + str(CLASSES_DIR)
     result = subprocess.run(
-        [str(jdk / "bin" / "java"), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", classpath,
+        [str(jdk / "bin" / "java"), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--enable-native-access=ALL-UNNAMED",
+         "-cp", classpath,
          "kestra_model.Harness", str(spec_file), str(report_file), str(work_dir / "storage")],
-        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=300 + sum(e.timeout for e in executions), cwd=REPO_ROOT,
     )
     if result.returncode != 0 or not report_file.exists():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])

@@ -37,6 +37,15 @@ MOCK_PRIVATE_KEY = base64.b64encode(
 
 GCS_SERVICE_AGENT = "service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
 
+# What the mocked gke-profile resources answer (computed outputs the program reads).
+MOCK_CLUSTER_ENDPOINT = "198.51.100.20"
+MOCK_CLUSTER_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK CLUSTER CA\n-----END CERTIFICATE-----\n").decode()
+MOCK_SQL_PRIVATE_IP = "10.30.0.3"
+MOCK_SQL_SERVER_CA = "-----BEGIN CERTIFICATE-----\nMOCK CLOUD SQL SERVER CA\n-----END CERTIFICATE-----\n"
+MOCK_GLOBAL_ADDRESS = "203.0.113.7"
+MOCK_PRIVATE_KEY_PEM = "-----BEGIN PRIVATE KEY-----\nMOCK TLS KEY {name}\n-----END PRIVATE KEY-----\n"
+MOCK_CERT_PEM = "-----BEGIN CERTIFICATE-----\nMOCK CERT {name}\n-----END CERTIFICATE-----\n"
+
 
 @dataclass
 class Registered:
@@ -53,6 +62,7 @@ class Registered:
     ignore_changes: list = field(default_factory=list)
     additional_secret_outputs: list = field(default_factory=list)
     custom_timeouts: dict = field(default_factory=dict)
+    provider: str = ""  # the explicit provider reference (urn::id), "" for the default provider
 
     def is_secret(self, prop: str) -> bool:
         return prop in self.secret_paths
@@ -149,6 +159,33 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["result"] = "Mock" + "x" * (int(args.inputs.get("length", 24)) - 6) + "42"
         elif args.typ == "docker:index/remoteImage:RemoteImage":
             outputs["imageId"] = f"sha256:{name}"
+        elif args.typ == "gcp:container/cluster:Cluster":
+            outputs["endpoint"] = MOCK_CLUSTER_ENDPOINT
+            outputs["masterAuth"] = {"clusterCaCertificate": MOCK_CLUSTER_CA}
+            project, location = args.inputs.get("project"), args.inputs.get("location")
+            return f"projects/{project}/locations/{location}/clusters/{args.inputs.get('name')}", outputs
+        elif args.typ == "gcp:sql/databaseInstance:DatabaseInstance":
+            outputs.setdefault("name", f"{name}-1a2b3c4")
+            outputs["privateIpAddress"] = MOCK_SQL_PRIVATE_IP
+            outputs["connectionName"] = f"{args.inputs.get('project')}:{args.inputs.get('region')}:{outputs['name']}"
+            outputs["serverCaCerts"] = [{"cert": MOCK_SQL_SERVER_CA}]
+        elif args.typ == "gcp:compute/globalAddress:GlobalAddress" and args.inputs.get("addressType") == "EXTERNAL":
+            outputs["address"] = MOCK_GLOBAL_ADDRESS
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            outputs["privateKeyPem"] = MOCK_PRIVATE_KEY_PEM.format(name=name)
+        elif args.typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+            outputs["certPem"] = MOCK_CERT_PEM.format(name=name)
+        elif args.typ == "tls:index/certRequest:CertRequest":
+            outputs["certRequestPem"] = f"-----BEGIN CERTIFICATE REQUEST-----\nMOCK {name}\n-----END CERTIFICATE REQUEST-----\n"
+        elif args.typ == "kubernetes:helm.sh/v3:Release":
+            outputs["status"] = {"status": "deployed", "name": args.inputs.get("name"), "namespace": args.inputs.get("namespace")}
+        if args.typ.startswith("kubernetes:") and args.typ not in ("kubernetes:helm.sh/v3:Release",):
+            # Like the provider's auto-naming: <logical name>-<random suffix> when metadata.name is unset.
+            metadata = dict(outputs.get("metadata") or {})
+            metadata.setdefault("name", f"{name}-5x9k2q")
+            outputs["metadata"] = metadata
+        elif args.typ.startswith("gcp:") and "name" not in outputs:
+            outputs["name"] = f"{name}-1a2b3c4"  # the gcp provider's auto-naming
         return f"{name}_id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -201,6 +238,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "update": request.customTimeouts.update,
                     "delete": request.customTimeouts.delete,
                 },
+                provider=request.provider,
             )
         )
         return response

@@ -2,12 +2,23 @@
 
 `ExecutionModel` answers the stand-in's execution and log calls:
 
-- ``POST /executions/{ns}/{id}`` (ExecutionController.createExecution): multipart inputs, 404 for
-  an unknown flow; the answer is the new execution in CREATED plus its ``url``
-  (ExecutionResponse.fromExecution: ``{kestra.url}/ui/{tenant}/executions/{ns}/{id}/{execId}``).
+- ``POST /executions/{ns}/{id}`` (ExecutionController.createExecution): multipart inputs (or no
+  body at all), 404 "Requested Flow is not found." for an unknown flow (FlowService), 422 for the
+  first declared input that is required (the default) and neither given nor defaulted
+  (FlowInputOutput.readExecutionInputs: "Invalid input for `x`, missing required input, but
+  received `null`"); a given input the flow does not declare is logged at WARN; the answer is the
+  new execution in CREATED plus its ``url`` (ExecutionResponse.fromExecution:
+  ``{kestra.url}/ui/{tenant}/executions/{ns}/{id}/{execId}``).
 - ``GET /executions/{id}`` (ExecutionController.getExecution; a null answer is a 404).
-- ``GET /executions/search`` (ExecutionController.searchExecutions, legacy ``namespace`` (prefix),
-  ``flowId``, ``startDate`` parameters, ``page``/``size``): ``PagedResults`` ``{"results", "total"}``.
+- ``GET /executions/search`` (ExecutionController.searchExecutions, ``page``/``size``):
+  ``PagedResults`` ``{"results", "total"}``. Filters (`search`): either ``filters[field][OP]``
+  (QueryFilterFormatBinder), or — only when there is none, RequestUtils.getFiltersOrDefaultTo
+  LegacyMapping — the deprecated ``namespace`` (PREFIX), ``flowId`` (EQUALS) and ``startDate``,
+  which RequestUtils.mapLegacyParamsToFilters maps to START_DATE **GREATER_THAN** (strictly after).
+  Start dates are compared as the H2 ``start_date`` column holds them, truncated to milliseconds
+  (jdbc-h2 migration V1_32: ``LEFT(JQ_STRING(value, '.state.startDate'), 23)``), so an execution's
+  own start (to the millisecond) finds it with ``GREATER_THAN_OR_EQUAL_TO`` and not with the
+  legacy ``startDate``. Without any start date, the last 8 days (TimeLineSearch.extractFrom).
   Micronaut prefers the literal ``/search`` route over ``/{executionId}``; the stand-in's
   router does the same (its own ``executions/search`` route).
 - ``POST /ai/generate/flow`` (AiController.generateFlow, mapped on the literal ``/api/v1/main/ai``
@@ -25,15 +36,22 @@ ISO-8601 dates and durations (cli application.yml): Execution (``id, namespace, 
 flowRevision, tenantId, taskRunList, inputs, outputs, labels, state, trigger, deleted, metadata``),
 State (``current, histories[{state, date}], duration, startDate, endDate`` — endDate only once
 terminated), TaskRun (``id, executionId, namespace, flowId, taskId, parentTaskRunId, value,
-attempts[{state}], outputs`` — always present, null when none — ``state``), LogEntry
+attempts[{state}], outputs`` — ``{}`` once ended when the task has none, null before — ``state``), LogEntry
 (``namespace, flowId, taskId, executionId, taskRunId, attemptNumber, timestamp, level, thread,
 message``), ExecutionTrigger (``id, type, variables``).
 
 How an execution unfolds: CREATED when triggered, then one step per ``GET /executions/{id}``
 (the answer shows the state before the step): RUNNING (the first task run RUNNING) for
 `FlowScript.running_polls` polls, then the end state with every task run, the flow outputs and the
-logs. What happens is programmable per flow (`script`), by default derived simply from the flow:
-one SUCCESS task run per top-level task, and each Log task logging its message at its level. The
+logs. What happens is programmable per flow (`script`), by default derived simply from the flow, as a
+real run of core tasks goes: one task run per top-level task, in order, each SUCCESS with outputs
+``{}``, except that a Log task logs its message at its level (INFO by default); a Return task
+outputs ``{"value": format}`` and logs it at DEBUG; a Fail task (io.kestra.plugin.core.execution
+.Fail.run) without ``condition``, or whose condition is truthy (TruthUtils: not "", "0", "-0",
+"false"; ``{{ inputs.x }}`` is read from the inputs, other templates are taken as false), FAILS: it
+logs its ``errorMessage`` (default "Task failure") at ERROR — with a condition, then also the
+exception's "Fail on a condition" — and the stack trace at TRACE, and no later task runs. The flow's
+``outputs`` whose ``value`` is no template are the execution's outputs, whatever its end. The
 end state, when not scripted, is Execution.guessFinalState's: the last KILLED, else FAILED, else
 WARNING top-level task run decides, else SUCCESS.
 
@@ -56,7 +74,12 @@ from typing import Callable, Optional, Union
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 # State.Type.isTerminated
 TERMINAL = frozenset({"FAILED", "WARNING", "SUCCESS", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"})
+# ExecutionController.searchExecutions: @Format("yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]") on the legacy startDate.
 SEARCH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{3})?)?(Z|[+-]\d{2}:\d{2})?$")
+ISO_ZONED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$")
+FAIL_TYPE = "io.kestra.plugin.core.execution.Fail"
+RETURN_TYPE = "io.kestra.plugin.core.debug.Return"
+FALSY = ("false", "0", "-0", "")  # TruthUtils.FALSE_VALUES
 TASK_STATES = frozenset({"CREATED", "RUNNING", "SUCCESS", "WARNING", "FAILED", "KILLED", "SKIPPED"})
 
 
@@ -131,6 +154,7 @@ class Execution:
     polls: int = 0
     running_left: int = 0
     logs: list = field(default_factory=list)  # LogEntry JSON, filled when the execution ends
+    early_logs: list = field(default_factory=list)  # (level, message) logged when it was created
 
 
 def _iso(moment: datetime) -> str:
@@ -152,6 +176,20 @@ def _state_json(history: list, current: str) -> dict:
     if current in TERMINAL:
         doc["endDate"] = _iso(last)
     return doc
+
+
+def _truthy(condition: object, inputs: dict) -> bool:
+    """A Fail condition as TruthUtils.isTruthy reads its rendering: ``{{ inputs.x }}`` is rendered
+    from the inputs (booleans as Pebble prints them), a literal as is; other templates are not
+    rendered here and count as false."""
+    text = str(condition).strip()
+    found = re.fullmatch(r"\{\{\s*inputs\.(\w+)\s*\}\}", text)
+    if found:
+        value = inputs.get(found.group(1))
+        text = str(value).lower() if isinstance(value, bool) else ("" if value is None else str(value))
+    elif "{{" in text:
+        return False
+    return text.strip() not in FALSY
 
 
 def guess_final_state(states: list[str]) -> str:
@@ -192,14 +230,20 @@ class ExecutionModel:
         """Starts an execution as a trigger would (no HTTP call); the flow must exist."""
         flow = self.flow(tenant, namespace, flow_id)
         if flow is None:
-            raise self.problem(404, f"Not Found: Unable to find flow {namespace}.{flow_id}")
-        inputs = self._inputs(flow.parsed, inputs or {})
+            # FlowService.getFlowIfExecutableOrThrow: NoSuchElementException → ErrorController 404.
+            raise self.problem(404, "Not Found: Requested Flow is not found.")
+        given = inputs or {}
+        inputs = self._inputs(flow.parsed, given)
         script = self._script_for(namespace, flow_id, flow.parsed, inputs)
+        declared = {spec.get("id") for spec in flow.parsed.get("inputs") or [] if isinstance(spec, dict)}
         execution = Execution(
             id=uuid.uuid4().hex[:22], tenant=tenant, namespace=namespace, flow_id=flow_id,
             revision=flow.revision, inputs=inputs, script=script,
             runs=[(step, uuid.uuid4().hex[:22]) for step in script.tasks], trigger=trigger,
             running_left=script.running_polls,
+            # FlowInputOutput.readExecutionInputs warns of each given input the flow does not declare.
+            early_logs=[("WARN", f"Input {name} was provided for workflow {namespace}.{flow_id} but isn't "
+                                 "declared in the workflow inputs") for name in given if name not in declared],
         )
         execution.history.append(("CREATED", self._tick()))
         self.executions[execution.id] = execution
@@ -209,7 +253,7 @@ class ExecutionModel:
 
     def trigger(self, tenant: str, namespace: str, flow_id: str, *, ctype: str, body: bytes) -> dict:
         """``POST /executions/{ns}/{id}`` (ExecutionController.createExecution, consumes multipart)."""
-        if not ctype.startswith("multipart/form-data"):
+        if ctype and not ctype.startswith("multipart/form-data"):
             raise self.problem(415, "Unsupported Media Type")
         given = {name: data.decode() for name, _, data in self.multipart(ctype, body)} if body else {}
         execution = self.start(tenant, namespace, flow_id, inputs=given)
@@ -227,31 +271,66 @@ class ExecutionModel:
         self._advance(execution)
         return doc
 
-    def search(self, tenant: str, query: dict) -> dict:
-        """``GET /executions/search`` with the legacy filters; newest first (the UI's default sort)."""
-        namespace, flow_id, start = query.get("namespace"), query.get("flowId"), query.get("startDate")
-        since = None
-        if start:
-            # @Format("yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]"): at most milliseconds; anything else
-            # fails the conversion, which ErrorController answers with a 422.
-            if not SEARCH_DATE.match(start):
-                raise self.problem(
-                    422, f"Internal server error: Failed to convert argument [startDate] for value [{start}]"
-                )
-            since = datetime.fromisoformat(start.replace("Z", "+00:00"))
-            if since.tzinfo is None:
-                since = since.replace(tzinfo=timezone.utc)
-        found = [
-            e for e in self.executions.values()
-            if e.tenant == tenant
-            and (not namespace or e.namespace.startswith(namespace))
-            and (not flow_id or e.flow_id == flow_id)
-            and (since is None or e.history[0][1] >= since)
-        ]
+    def search(self, tenant: str, query: dict, filters: Optional[list] = None) -> dict:
+        """``GET /executions/search``: `filters` (field, op, value) from ``filters[...]``, else the
+        legacy parameters of `query` (module docstring); newest first (the UI's default sort)."""
+        if filters:
+            conditions = [self._condition(f, op, value) for f, op, value in filters]
+            dated = any(f == "startDate" for f, _, _ in filters)
+        else:
+            conditions = []
+            if query.get("namespace"):
+                conditions.append(self._condition("namespace", "PREFIX", query["namespace"]))
+            if query.get("flowId"):
+                conditions.append(self._condition("flowId", "EQUALS", query["flowId"]))
+            start = query.get("startDate")
+            if start:
+                # @Format("yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]"): at most milliseconds; anything else
+                # fails the argument conversion, which ErrorController answers with a 422.
+                if not SEARCH_DATE.match(start):
+                    why = f" due to: Text '{start}' could not be parsed, unparsed text found at index 23" \
+                        if re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{4,}", start) else ""
+                    raise self.problem(
+                        422, f"Internal server error: Failed to convert argument [startDate] for value [{start}]{why}"
+                    )
+                conditions.append(self._condition("startDate", "GREATER_THAN", start))
+            dated = bool(start)
+        if not dated:  # TimeLineSearch.extractFrom: no start date → the last 8 days
+            since = datetime.now(timezone.utc) - timedelta(days=8)
+            conditions.append(lambda e: self._start_ms(e) >= since)
+        found = [e for e in self.executions.values() if e.tenant == tenant and all(c(e) for c in conditions)]
         found.sort(key=lambda e: e.history[0][1], reverse=True)
         page, size = int(query.get("page", 1)), int(query.get("size", 10))
         chunk = found[(page - 1) * size: page * size]
         return {"results": [self.execution_json(e) for e in chunk], "total": len(found)}
+
+    @staticmethod
+    def _start_ms(execution: Execution) -> datetime:
+        """The start as the H2 ``start_date`` column holds it: truncated to milliseconds."""
+        start = execution.history[0][1]
+        return start.replace(microsecond=start.microsecond // 1000 * 1000)
+
+    def _condition(self, fld: str, op: str, value: str) -> Callable[[Execution], bool]:
+        """One filter as AbstractJdbcRepository.getConditionOnField applies it (the fields and
+        operations the client and tour send; others are refused loudly as not modelled)."""
+        if fld == "namespace" and op in ("EQUALS", "PREFIX"):
+            return lambda e: e.namespace == value or (op == "PREFIX" and e.namespace.startswith(value + "."))
+        if fld == "flowId" and op == "EQUALS":
+            return lambda e: e.flow_id == value
+        if fld == "startDate" and op in ("GREATER_THAN", "GREATER_THAN_OR_EQUAL_TO", "LESS_THAN",
+                                         "LESS_THAN_OR_EQUAL_TO"):
+            if not ISO_ZONED.match(value):
+                # ZonedDateTime.parse (TimeLineSearch.extractFrom), an uncaught DateTimeParseException: 500.
+                at = len(value) if re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", value) else 0
+                raise self.problem(500, f"Internal server error: Text '{value}' could not be parsed at index {at}")
+            try:
+                moment = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
+            except ValueError as exc:  # KEPT_DIFFERENCES "date parse errors": Python's words
+                raise self.problem(500, f"Internal server error: Text '{value}' could not be parsed: {exc}") from None
+            compare = {"GREATER_THAN": lambda a: a > moment, "GREATER_THAN_OR_EQUAL_TO": lambda a: a >= moment,
+                       "LESS_THAN": lambda a: a < moment, "LESS_THAN_OR_EQUAL_TO": lambda a: a <= moment}[op]
+            return lambda e: compare(self._start_ms(e))
+        raise self.problem(422, f"Illegal argument: the stand-in does not model the execution filter {fld} {op}")
 
     def logs(self, tenant: str, execution_id: str, query: dict) -> list:
         """``GET /logs/{executionId}``: entries at or above ``minLevel``, optionally of one ``taskId``."""
@@ -290,15 +369,20 @@ class ExecutionModel:
         """A strictly increasing time from the model's creation, 1.5 s per event: stable durations and orders."""
         return self._epoch + timedelta(seconds=1.5 * next(self._clock))
 
-    @staticmethod
-    def _inputs(flow: dict, given: dict) -> dict:
-        """Declared inputs with their defaults, given values typed like FlowInputOutput does."""
+    def _inputs(self, flow: dict, given: dict) -> dict:
+        """Declared inputs with their defaults, given values typed like FlowInputOutput does; the
+        first required one (Input.required defaults to true) neither given nor defaulted is a
+        ConstraintViolationException (422)."""
         values: dict = {}
         for spec in flow.get("inputs") or []:
             name, kind = spec.get("id"), str(spec.get("type", "STRING")).upper()
             if name not in given:
                 if "defaults" in spec:
-                    values[name] = spec["defaults"]
+                    raw_default = spec["defaults"]
+                    values[name] = int(raw_default) if kind == "INT" and isinstance(raw_default, str) else raw_default
+                elif spec.get("required", True):
+                    text = f"Invalid input for `{name}`, missing required input, but received `null`"
+                    raise self.problem(422, f"Invalid entity: {name}: {text}", [{"message": text, "path": name}])
                 continue
             raw = given[name]
             if kind == "INT":
@@ -318,24 +402,51 @@ class ExecutionModel:
         if callable(script):
             script = script(inputs)
         if script is None:
-            script = self._from_outcome(flow, self.outcomes.get((namespace, flow_id), {}))
+            script = self._from_outcome(flow, self.outcomes.get((namespace, flow_id), {}), inputs)
         if script.tasks is None:
-            script = FlowScript(**{**script.__dict__, "tasks": self._default_tasks(flow)})
+            script = FlowScript(**{**script.__dict__, "tasks": self._default_tasks(flow, inputs)})
+        if script.outputs is None:
+            literal = {o.get("id"): o.get("value") for o in flow.get("outputs") or []
+                       if isinstance(o, dict) and "{{" not in str(o.get("value"))}
+            if literal:
+                script = FlowScript(**{**script.__dict__, "outputs": literal})
         return script
 
     @staticmethod
-    def _default_tasks(flow: dict) -> list:
+    def _default_tasks(flow: dict, inputs: Optional[dict] = None) -> list:
+        """What a run of the flow's top-level tasks does (module docstring), up to a failing Fail."""
         steps = []
         for task in flow.get("tasks") or []:
-            logs = []
-            if str(task.get("type", "")).endswith(".log.Log"):
+            kind, logs, outputs = str(task.get("type", "")), [], None
+            if kind.endswith(".log.Log"):
                 level = str(task.get("level", "INFO")).upper()
                 logs.append((level if level in LEVELS else "INFO", str(task.get("message", ""))))
-            steps.append(TaskStep(task.get("id", "?"), logs=logs))
+            elif kind == RETURN_TYPE:
+                # Return.run: logs the rendered format at DEBUG, outputs it as `value`.
+                outputs = {"value": task.get("format")}
+                logs.append(("DEBUG", str(task.get("format"))))
+            elif kind == FAIL_TYPE:
+                message = str(task.get("errorMessage", "Task failure"))
+                condition = task.get("condition")
+                if condition is None:
+                    # Fail.run throws Exception(errorMessage): the worker logs it at ERROR, the trace at TRACE.
+                    logs += [("ERROR", message),
+                             ("TRACE", f"java.lang.Exception: {message}\n\tat {FAIL_TYPE}.run(Fail.java:137)")]
+                elif _truthy(condition, inputs or {}):
+                    logs += [("ERROR", message), ("ERROR", "Fail on a condition"),
+                             ("TRACE", f"java.lang.Exception: Fail on a condition\n\tat {FAIL_TYPE}.run(Fail.java:132)")]
+                else:
+                    steps.append(TaskStep(task.get("id", "?")))
+                    continue
+                steps.append(TaskStep(task.get("id", "?"), state="FAILED", logs=logs))
+                break  # no later task runs once one failed (only errors/finally branches would)
+            steps.append(TaskStep(task.get("id", "?"), outputs=outputs, logs=logs))
         return steps
 
-    def _from_outcome(self, flow: dict, outcome: dict) -> FlowScript:
+    def _from_outcome(self, flow: dict, outcome: dict, inputs: Optional[dict] = None) -> FlowScript:
         """The older shorthand: ``state`` (RUNNING: never ends), the ``task`` that ends so, its ``error``."""
+        if not outcome:  # nothing scripted: the end state follows the task runs
+            return FlowScript()
         state = outcome.get("state", "SUCCESS")
         if state == "RUNNING":
             return FlowScript(ends=False)
@@ -343,7 +454,7 @@ class ExecutionModel:
         if not task:
             return FlowScript(state=state)
         steps = []
-        for step in self._default_tasks(flow):
+        for step in self._default_tasks(flow, inputs):
             if step.task_id == task:
                 level = "ERROR" if state in ("FAILED", "KILLED") else "WARN"
                 steps.append(TaskStep(task, state=state, logs=step.logs + [(level, outcome.get("error") or "task failed")]))
@@ -385,7 +496,7 @@ class ExecutionModel:
         return entry
 
     def _write_logs(self, execution: Execution) -> None:
-        for level, message in execution.script.logs:
+        for level, message in [*execution.early_logs, *execution.script.logs]:
             execution.logs.append(self._log(execution, level, message))
         for step, run_id in execution.runs:
             for level, message in step.logs:
@@ -403,7 +514,7 @@ class ExecutionModel:
             "tenantId": execution.tenant, "id": run_id, "executionId": execution.id,
             "namespace": execution.namespace, "flowId": execution.flow_id, "taskId": step.task_id,
             "attempts": [{"state": _state_json(history, state)}],
-            "outputs": step.outputs if state in TERMINAL else None,
+            "outputs": ({} if step.outputs is None else step.outputs) if state in TERMINAL else None,
             "state": _state_json(history, state),
         }
         if step.parent is not None:
@@ -426,6 +537,8 @@ class ExecutionModel:
             "inputs": execution.inputs, "labels": [], "state": _state_json(execution.history, current),
             "deleted": False, "metadata": {"attemptNumber": 1, "originalCreatedDate": _iso(execution.history[0][1])},
         }
+        if not execution.inputs:  # null when nothing was resolved; nulls are not serialized
+            del doc["inputs"]
         if current in TERMINAL and execution.script.outputs is not None:
             doc["outputs"] = execution.script.outputs
         if execution.trigger is not None:

@@ -8,31 +8,40 @@ import io.kestra.core.models.dashboards.Dashboard;
 import io.kestra.core.models.executions.Execution;
 import io.kestra.core.models.executions.LogEntry;
 import io.kestra.core.models.executions.TaskRun;
+import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.models.validations.ModelValidator;
 import io.kestra.core.models.validations.ValidateConstraintViolation;
 import io.kestra.core.plugins.PluginRegistry;
+import io.kestra.core.plugins.RegisteredPlugin;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.repositories.LogRepositoryInterface;
 import io.kestra.core.runners.ExecutorInterface;
 import io.kestra.core.runners.FlowInputOutput;
 import io.kestra.core.runners.Indexer;
+import io.kestra.core.runners.RunContextFactory;
 import io.kestra.core.runners.RunnerUtils;
 import io.kestra.core.serializers.JacksonMapper;
 import io.kestra.core.serializers.YamlParser;
 import io.kestra.core.services.FlowService;
+import io.kestra.core.services.PluginDefaultService;
+import io.kestra.core.storages.NamespaceFile;
+import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.ExecutorsUtils;
 import io.kestra.worker.DefaultWorker;
 import io.micronaut.context.ApplicationContext;
 import jakarta.validation.ConstraintViolationException;
 import org.slf4j.event.Level;
 
+import java.io.InputStream;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -73,12 +82,27 @@ public final class Harness {
         // Only 127.0.0.1 may be reached from here: never the usage report (off unless set, and kept off).
         properties.put("kestra.anonymous-usage-report.enabled", "false");
         properties.put("kestra.tasks.tmp-dir.path", args[2] + "/tmp");
+        if (spec.path("processRunner").asBoolean(false)) {
+            // No Docker engine: script tasks run as local processes, forced over the flows' own
+            // choice, as the instance plugin defaults of ../shared/tools/real-kestra do.
+            properties.put("kestra.plugins.defaults", List.of(Map.of(
+                "type", "io.kestra.plugin.scripts",
+                "forced", true,
+                "values", Map.of("taskRunner", Map.of("type", "io.kestra.plugin.core.runner.Process")))));
+        }
 
         ObjectNode report = JSON.createObjectNode();
         long started = System.currentTimeMillis();
-        ApplicationContext context = ApplicationContext.builder().properties(properties).start();
-        report.put("contextStartMillis", System.currentTimeMillis() - started);
-        new Harness(context, spec, report).run();
+        try {
+            ApplicationContext context = ApplicationContext.builder().properties(properties).start();
+            report.put("contextStartMillis", System.currentTimeMillis() - started);
+            new Harness(context, spec, report).run();
+        } catch (Throwable e) {
+            // Kestra's non-daemon threads would keep the JVM (and the test session) waiting.
+            e.printStackTrace();
+            System.err.flush();
+            Runtime.getRuntime().halt(1);
+        }
         report.put("totalMillis", System.currentTimeMillis() - started);
         Files.writeString(Path.of(args[1]), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(report));
         // Everything is in memory, so nothing is lost by not closing the context; closing it races
@@ -103,12 +127,103 @@ public final class Harness {
         this.tenant = spec.path("tenant").asText("main");
         spec.path("unservedGroups").forEach(g -> unservedGroups.add(g.asText()));
         this.pluginRegistry = context.getBean(PluginRegistry.class);
+        ObjectNode plugins = report.putObject("plugins");
+        String pluginsDir = spec.path("pluginsDir").asText("");
+        if (!pluginsDir.isEmpty()) {
+            // What `kestra server --plugins DIR` does (AbstractCommand#call, Kestra 1.1).
+            pluginRegistry.registerIfAbsent(Path.of(pluginsDir));
+            plugins.put("dir", pluginsDir);
+        }
+        ArrayNode external = plugins.putArray("external");
+        for (RegisteredPlugin plugin : pluginRegistry.externalPlugins()) {
+            ObjectNode entry = external.addObject();
+            entry.put("location", String.valueOf(plugin.getExternalPlugin().getLocation()));
+            entry.put("version", plugin.version());
+            entry.put("classes", plugin.allClass().size());
+        }
+        // A group stays masked only while no external plugin jar provides a class in it (the
+        // classpath's own script module has the Docker runner, not the plugin-scripts tasks).
+        List<String> served = new ArrayList<>();
+        for (String group : List.copyOf(unservedGroups)) {
+            boolean present = pluginRegistry.externalPlugins().stream()
+                .flatMap(p -> p.allClass().stream()).anyMatch(c -> c.getName().startsWith(group));
+            if (present) {
+                served.add(group);
+                unservedGroups.remove(group);
+            }
+        }
+        plugins.set("servedGroups", JSON.valueToTree(served));
+        plugins.set("maskedGroups", JSON.valueToTree(unservedGroups));
+        spec.path("enumFacts").forEach(fact -> factsByType
+            .computeIfAbsent(fact.path("type").asText(), k -> new LinkedHashMap<>())
+            .put(fact.path("property").asText(), fact));
+        plugins.set("factChecks", checkFacts());
+    }
+
+    private final Map<String, Map<String, JsonNode>> factsByType = new LinkedHashMap<>();
+
+    /**
+     * For each enum fact whose plugin is registered here: the constants of the enum the real class
+     * declares for that property, for pytest to compare with the fact (a fact about a masked plugin
+     * is reported as not checkable).
+     */
+    private ArrayNode checkFacts() {
+        ArrayNode checks = JSON.createArrayNode();
+        factsByType.forEach((type, facts) -> facts.forEach((property, fact) -> {
+            ObjectNode check = checks.addObject();
+            check.put("type", type);
+            check.put("property", property);
+            Class<?> cls = pluginRegistry.findClassByIdentifier(type);
+            if (cls == null) {
+                check.put("loaded", false);
+                return;
+            }
+            check.put("loaded", true);
+            try {
+                Class<?> owner = cls;
+                java.lang.reflect.Type declared = null;
+                String[] parts = property.split("\\.");
+                for (int i = 0; i < parts.length; i++) {
+                    java.lang.reflect.Field field = findField(owner, parts[i]);
+                    if (field == null) throw new NoSuchFieldException(owner.getName() + "." + parts[i]);
+                    declared = PropertyCheck.resolve(field.getGenericType(), owner, field.getDeclaringClass());
+                    if (i < parts.length - 1) owner = field.getType();
+                }
+                java.lang.reflect.Type target = declared instanceof java.lang.reflect.ParameterizedType p
+                    && p.getRawType() == io.kestra.core.models.property.Property.class ? p.getActualTypeArguments()[0] : declared;
+                if (target instanceof java.lang.reflect.ParameterizedType p && p.getRawType() instanceof Class<?> raw
+                    && java.util.Collection.class.isAssignableFrom(raw)) {
+                    target = p.getActualTypeArguments()[0]; // a list of constants, e.g. schemaUpdateOptions
+                }
+                if (!(target instanceof Class<?> enumClass) || !enumClass.isEnum()) {
+                    check.put("error", "not an enum property: " + target);
+                    return;
+                }
+                check.put("enum", enumClass.getName());
+                ArrayNode constants = check.putArray("constants");
+                for (Object constant : enumClass.getEnumConstants()) constants.add(((Enum<?>) constant).name());
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                check.put("error", e.toString());
+            }
+        }));
+        return checks;
+    }
+
+    private static java.lang.reflect.Field findField(Class<?> type, String name) {
+        for (Class<?> c = type; c != null && c != Object.class; c = c.getSuperclass()) {
+            for (java.lang.reflect.Field f : c.getDeclaredFields()) {
+                if (f.getName().equals(name)) return f;
+            }
+        }
+        return null;
     }
 
     private void run() throws Exception {
         FlowService flowService = context.getBean(FlowService.class);
         FlowRepositoryInterface flowRepository = context.getBean(FlowRepositoryInterface.class);
         ModelValidator modelValidator = context.getBean(ModelValidator.class);
+        PluginDefaultService pluginDefaultService = context.getBean(PluginDefaultService.class);
+        RunContextFactory runContextFactory = context.getBean(RunContextFactory.class);
 
         // Pass 1: store every flow that parses, so Subflow references resolve as on a real server.
         for (JsonNode entry : spec.path("validate")) {
@@ -151,6 +266,17 @@ public final class Harness {
                 verdict.set("deprecationPaths", JSON.valueToTree(result.getDeprecationPaths()));
                 verdict.set("warnings", JSON.valueToTree(result.getWarnings()));
                 verdict.set("infos", JSON.valueToTree(result.getInfos()));
+                if (result.getConstraints() == null && results.size() == 1) {
+                    // What a run converts: fixed Property values, with every plugin default applied.
+                    PropertyCheck properties = new PropertyCheck(runContextFactory.of(), factsByType);
+                    try {
+                        FlowWithSource parsed = pluginDefaultService.parseFlowWithAllDefaults(tenant, checked, false);
+                        properties.check(parsed);
+                    } catch (Exception e) {
+                        verdict.put("propertiesError", e.getClass().getName() + ": " + e.getMessage());
+                    }
+                    properties.report(verdict);
+                }
             }
             ArrayNode maskedNode = verdict.putArray("masked");
             masked.forEach(maskedNode::add);
@@ -158,6 +284,14 @@ public final class Harness {
 
         if (spec.path("executions").isEmpty()) return;
         ArrayNode executions = report.putArray("executions");
+        StorageInterface storage = context.getBean(StorageInterface.class);
+        for (JsonNode file : spec.path("namespaceFiles")) {
+            // NamespaceFileController#createFile (webserver, Kestra 1.1)
+            String namespace = file.path("namespace").asText();
+            try (InputStream in = Files.newInputStream(Path.of(file.path("file").asText()))) {
+                storage.put(tenant, namespace, NamespaceFile.of(namespace, URI.create(file.path("path").asText())).uri(), in);
+            }
+        }
         ExecutorService pool = startRunner();
         try {
             RunnerUtils runnerUtils = context.getBean(RunnerUtils.class);

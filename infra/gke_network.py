@@ -1,0 +1,134 @@
+"""The network Kestra on GKE lives in: a VPC-native subnet, Cloud SQL's private services access,
+Cloud NAT for the private nodes, and the firewall opening for Google's load-balancer health checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_gcp as gcp
+
+# Address plan (RFC 1918, outside the 10.128.0.0/9 of an auto-mode network such as `default`).
+SUBNET_CIDR = "10.20.0.0/20"  # nodes
+PODS_RANGE_NAME, PODS_CIDR = "pods", "10.24.0.0/14"
+SERVICES_RANGE_NAME, SERVICES_CIDR = "services", "10.28.0.0/20"
+# Private services access: Cloud SQL's private IPs come from this block (Google asks for /24 or
+# larger; a /20 leaves room for more instances).
+PRIVATE_SERVICES_PREFIX_LENGTH = 20
+SERVICE_NETWORKING = "servicenetworking.googleapis.com"
+# Where Google's load balancers send health checks from (Cloud Load Balancing docs, "Health
+# checks overview", probe IP ranges for global external Application Load Balancers).
+HEALTH_CHECK_RANGES = ("130.211.0.0/22", "35.191.0.0/16")
+NODE_TAG = "kestra-gke-node"
+KESTRA_PORTS = ("8080", "8081")  # Kestra's API/UI and management (health) ports
+
+
+@dataclass(frozen=True)
+class GkeNetworkArgs:
+    project: str
+    region: str
+    network: str = ""  # name of an existing network; "" creates one
+    keep_data: bool = False
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class GkeNetwork(pulumi.ComponentResource):
+    """A network for the cluster and Cloud SQL, reachable from the internet only through Kestra's
+    load balancer.
+
+    - the VPC (`network=""`: one of the stack's own, custom subnets; otherwise the named network),
+      a subnet with secondary ranges for pods and services (VPC-native) and Private Google Access;
+    - private services access (an allocated range and the `servicenetworking` peering) so Cloud SQL
+      gets a private IP only. In a network the stack does not own, the peering may exist already
+      (`update_on_creation_fail` adds the range to it) and is abandoned, not deleted, on destroy;
+    - a Cloud Router with Cloud NAT for the subnet only: the nodes have no external IP, yet pull
+      images from Docker Hub and reach the internet for the flows;
+    - an ingress rule letting Google's health-check ranges reach Kestra's ports on the nodes.
+
+    With `keep_data` the VPC, the range and the peering are retained on destroy, as the Cloud SQL
+    instance that keeps Kestra's data sits on them. Nothing here depends on the cluster or Cloud SQL.
+    """
+
+    def __init__(self, name: str, args: GkeNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kestra-gcp:infra:GkeNetwork", name, None, opts)
+        deps = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        kept = pulumi.ResourceOptions.merge(deps, pulumi.ResourceOptions(retain_on_delete=args.keep_data))
+        self.owns_network = not args.network
+        if self.owns_network:
+            self.network = gcp.compute.Network(
+                "network",
+                project=args.project,
+                auto_create_subnetworks=False,
+                routing_mode="REGIONAL",
+                description="Kestra on GKE; managed by Pulumi (kestra-gcp)",
+                opts=kept,
+            )
+            self.network_id: pulumi.Output[str] = self.network.id
+            self.network_name: pulumi.Output[str] = self.network.name
+        else:
+            self.network = None
+            self.network_id = pulumi.Output.from_input(f"projects/{args.project}/global/networks/{args.network}")
+            self.network_name = pulumi.Output.from_input(args.network)
+
+        self.subnet = gcp.compute.Subnetwork(
+            "subnet",
+            project=args.project,
+            region=args.region,
+            network=self.network_id,
+            ip_cidr_range=SUBNET_CIDR,
+            secondary_ip_ranges=[
+                {"range_name": PODS_RANGE_NAME, "ip_cidr_range": PODS_CIDR},
+                {"range_name": SERVICES_RANGE_NAME, "ip_cidr_range": SERVICES_CIDR},
+            ],
+            private_ip_google_access=True,
+            description="GKE nodes of Kestra; managed by Pulumi (kestra-gcp)",
+            opts=deps,
+        )
+        self.private_services_range = gcp.compute.GlobalAddress(
+            "private-services-range",
+            project=args.project,
+            purpose="VPC_PEERING",
+            address_type="INTERNAL",
+            prefix_length=PRIVATE_SERVICES_PREFIX_LENGTH,
+            network=self.network_id,
+            description="Private services access (Cloud SQL); managed by Pulumi (kestra-gcp)",
+            opts=kept,
+        )
+        self.private_services = gcp.servicenetworking.Connection(
+            "private-services",
+            network=self.network_id,
+            service=SERVICE_NETWORKING,
+            reserved_peering_ranges=[self.private_services_range.name],
+            update_on_creation_fail=not self.owns_network,
+            deletion_policy=None if self.owns_network else "ABANDON",
+            opts=kept,
+        )
+        self.router = gcp.compute.Router(
+            "router", project=args.project, region=args.region, network=self.network_id, opts=deps
+        )
+        self.nat = gcp.compute.RouterNat(
+            "nat",
+            project=args.project,
+            region=args.region,
+            router=self.router.name,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            subnetworks=[{"name": self.subnet.id, "source_ip_ranges_to_nats": ["ALL_IP_RANGES"]}],
+            opts=deps,
+        )
+        self.health_checks = gcp.compute.Firewall(
+            "lb-health-checks",
+            project=args.project,
+            network=self.network_id,
+            direction="INGRESS",
+            source_ranges=list(HEALTH_CHECK_RANGES),
+            target_tags=[NODE_TAG],
+            allows=[{"protocol": "tcp", "ports": list(KESTRA_PORTS)}],
+            description="Google load-balancer health checks to Kestra; managed by Pulumi (kestra-gcp)",
+            opts=deps,
+        )
+        self.subnet_id = self.subnet.id
+        self.register_outputs(
+            {"network_id": self.network_id, "subnet_id": self.subnet_id, "private_services": self.private_services.id}
+        )

@@ -1,0 +1,127 @@
+"""The gke profile's configuration: every new key validated with the key named, before anything
+is created; kestraUrl and the Docker-only keys refused."""
+
+import json
+
+import pytest
+from pulumi.runtime import config as runtime_config
+
+from infra.config import ConfigError, load_config
+from tests.support.pulumi_harness import run_stack
+
+GKE = {"gcp:project": "acme-data-123", "kestra-gcp:profile": "gke"}
+
+
+def _problems(config) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        run_stack(config)
+    assert info.value.registered == [], "resources were declared before the config was validated"
+    return info.value.problems
+
+
+def _load(values):
+    runtime_config.set_all_config(dict(values), secret_keys=[])
+    return load_config(stack="dev")
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("gkeLocation", "us-central1-a", "neither gcp:region (europe-west2"),
+        ("gkeLocation", "europe-west2-bb", "neither gcp:region"),
+        ("gkeNetwork", "My_Network", "not a VPC network name"),
+        ("gkeMachineType", "E2 standard", "not a machine type"),
+        ("gkeMinNodes", "-1", "outside 0..100"),
+        ("gkeMaxNodes", "0", "outside 1..100"),
+        ("gkeMaxNodes", "many", "whole number"),
+        ("gkeReleaseChannel", "FAST", "RAPID, REGULAR, STABLE, EXTENDED"),
+        ("kestraWorkerReplicas", "0", "outside 1..50"),
+        ("kestraDomain", "https://kestra.example.com", "no scheme, port or path"),
+        ("kestraDomain", "localhost", "fully qualified"),
+        ("kestraDomain", "203.0.113.9", "not an IP address"),
+        ("kestraDomain", "Kestra.Example.com", "lowercase"),
+        ("kestraSourceRanges", json.dumps(["10.0.0.1/8"]), "not a CIDR range"),
+        ("kestraSourceRanges", json.dumps(["anywhere"]), "not a CIDR range"),
+        ("kestraSourceRanges", json.dumps([]), "at least one"),
+        ("kestraSourceRanges", "0.0.0.0/0", "list of strings"),
+        ("cloudSqlTier", "small", "not a Cloud SQL tier"),
+        ("kestraVersion", "v1.1.7 latest", "image tag"),
+    ],
+)
+def test_bad_gke_value_is_reported_naming_the_key(key, value, fragment):
+    problems = _problems({**GKE, f"kestra-gcp:{key}": value})
+    lines = [p for p in problems if p.startswith(f"kestra-gcp:{key}:")]
+    assert len(lines) == 1 and fragment in lines[0], problems
+
+
+def test_min_above_max_names_gke_max_nodes():
+    problems = _problems({**GKE, "kestra-gcp:gkeMinNodes": "4", "kestra-gcp:gkeMaxNodes": "2"})
+    assert problems == ["kestra-gcp:gkeMaxNodes: 2 is below gkeMinNodes (4)"]
+
+
+def test_every_bad_gke_key_is_reported_at_once():
+    problems = _problems({**GKE, "kestra-gcp:gkeMachineType": "X", "kestra-gcp:cloudSqlTier": "Y",
+                          "kestra-gcp:kestraWorkerReplicas": "99"})
+    assert [p.split(":")[1] for p in problems] == ["gkeMachineType", "kestraWorkerReplicas", "cloudSqlTier"]
+
+
+def test_gke_refuses_an_external_kestra():
+    problems = _problems({**GKE, "kestra-gcp:kestraUrl": "https://kestra.example.com"})
+    assert len(problems) == 1
+    assert problems[0].startswith("kestra-gcp:kestraUrl: the gke profile runs its own Kestra on GKE")
+    assert "pulumi config rm kestraUrl" in problems[0]
+
+
+@pytest.mark.parametrize("key, value", [
+    ("postgresImage", "postgres:16"), ("hostAddress", "0.0.0.0"), ("uiPort", "9090"),
+    ("managementPort", "9091"), ("kestraPublicUrl", "http://kestra.lan:8080"), ("startupTimeoutSeconds", "600"),
+])
+def test_gke_refuses_each_docker_only_key(key, value):
+    problems = _problems({**GKE, f"kestra-gcp:{key}": value})
+    assert problems == [
+        f"kestra-gcp:{key}: Docker-only, the gke profile does not use it — remove it (`pulumi config rm {key}`)"
+    ]
+
+
+def test_gke_needs_a_project():
+    problems = _problems({"kestra-gcp:profile": "gke"})
+    assert any(p.startswith("gcp:project: required") for p in problems), problems
+
+
+def test_gke_defaults():
+    cfg = _load(GKE)
+    assert cfg.profile == "gke" and cfg.docker is None and cfg.gcp.project == "acme-data-123"
+    gke = cfg.gke
+    assert gke.location == "europe-west2-b"
+    assert gke.network == ""
+    assert (gke.machine_type, gke.min_nodes, gke.max_nodes) == ("e2-standard-4", 1, 3)
+    assert gke.release_channel == "REGULAR"
+    assert gke.worker_replicas == 1
+    assert gke.domain is None
+    assert gke.source_ranges == ("0.0.0.0/0",)
+    assert gke.cloud_sql_tier == "db-custom-1-3840"
+    assert gke.kestra_image_tag == "v1.1.7"
+    assert gke.name_prefix == "kestra-dev"
+
+
+def test_gke_values_are_read():
+    cfg = _load({**GKE, "gcp:region": "us-east1", "kestra-gcp:gkeLocation": "us-east1-c",
+                 "kestra-gcp:kestraSourceRanges": json.dumps(["203.0.113.0/24", "2001:db8::/32"]),
+                 "kestra-gcp:kestraDomain": "kestra.example.com", "kestra-gcp:gkeNetwork": "default"})
+    assert cfg.gke.location == "us-east1-c"
+    assert cfg.gke.source_ranges == ("203.0.113.0/24", "2001:db8::/32")
+    assert cfg.gke.domain == "kestra.example.com"
+    assert cfg.gke.network == "default"
+
+
+def test_cluster_name_is_a_valid_gke_name_for_any_stack_name():
+    runtime_config.set_all_config(dict(GKE), secret_keys=[])
+    name = load_config(stack="Team_A.Production-Stack-With-A-Very-Long-Name").gke.name_prefix
+    # GKE: lowercase letters, digits and '-', starting with a letter, at most 40 characters.
+    assert name == "kestra-team-a-production-stack-with-a-ve"
+    assert len(name) <= 40
+
+
+def test_other_profiles_ignore_the_gke_keys():
+    cfg = _load({"gcp:project": "acme-data-123", "kestra-gcp:gkeMachineType": "X"})
+    assert cfg.profile == "gcp" and cfg.gke is None and cfg.docker is not None
