@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import os
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -63,7 +65,10 @@ class Storage(pulumi.ComponentResource):
                 f"folder-{folder.strip('/').replace('/', '-')}",
                 bucket=self.bucket.name,
                 name=folder,
-                source=pulumi.StringAsset(""),
+                # Zero bytes from an empty file, not StringAsset(""): the provider hands the input
+                # asset back as an output, the engine drops an empty text when it passes it on,
+                # and the Python SDK then cannot rebuild the asset ("Invalid asset").
+                source=pulumi.FileAsset(os.devnull),
                 content_type="application/x-directory",
                 opts=object_opts,
             )

@@ -13,8 +13,16 @@
   (``python -m tests.support.kestra_standin``), stopped by closing its stdin.
 - `external_project`: `engine_project` configured for the external-Kestra profile against the
   stand-in (no GCP, no Docker: the only provider it needs is the dynamic provider host).
+- `echo_plugins`: our echo provider plugins (``.tools/echo``, built by ``scripts/install-tools``)
+  standing in for gcp, docker and random. `EngineProject.install_echo_plugins` puts them into the
+  project's own ``PULUMI_HOME/plugins`` under the version each reports, where the engine resolves
+  them by name and version like downloaded plugins; every create, update and delete they receive
+  is logged (`EngineProject.echo_log`).
+- `local_project` / `gcp_project`: the Docker runtime (local profile) and GCP + Docker (gcp
+  profile) on the echo plugins, Kestra's published address pointed by config at the stand-in, so
+  the deployment really talks to a Kestra (`uiPort` is the stand-in's port).
 
-No provider plugin (gcp, docker, random) can be installed here: a command that needs one fails
+Without `install_echo_plugins` no provider plugin is installed: a command that needs one fails
 with the CLI's "no resource plugin" error, which tests may assert on.
 """
 
@@ -42,8 +50,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 INSTALL_COMMAND = "scripts/install-tools (needs Go; builds the Pulumi CLI into .tools/bin)"
 TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
-# What `pulumi up` needs of the repository: the program, its packages, and what it deploys.
-PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "infra", "kestra", "flows", "data")
+ECHO_DIR = REPO_ROOT / ".tools" / "echo"
+ECHO_PROVIDERS = ("gcp", "docker", "random")
+ECHO_LOG_ENV = "PULUMI_ECHO_PLUGIN_LOG"
+# What `pulumi up` needs of the repository: the program, its packages, what it deploys, and the
+# policy pack (`--policy-pack policy`).
+PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "infra", "kestra", "flows", "data", "policy")
+PROJECT_ID = "acme-data-123"
 PROJECT = "kestra-gcp"
 STACK = "dev"
 PASSPHRASE = "engine-tests-passphrase"
@@ -87,6 +100,38 @@ def pulumi_tools() -> PulumiTools:
     tools = find_pulumi_tools()
     tiers.require(tools is not None, f"the Pulumi CLI with its Python plugins ({', '.join(TOOLS)})", INSTALL_COMMAND)
     return tools
+
+
+@dataclass(frozen=True)
+class EchoPlugins:
+    """The echo provider plugins and the plugin version each reports (`-version`)."""
+
+    dir: Path
+    versions: dict
+
+    def binary(self, name: str) -> Path:
+        return self.dir / f"pulumi-resource-{name}"
+
+
+def find_echo_plugins() -> Optional[EchoPlugins]:
+    versions = {}
+    for name in ECHO_PROVIDERS:
+        binary = ECHO_DIR / f"pulumi-resource-{name}"
+        if not os.access(binary, os.X_OK):
+            return None
+        run = subprocess.run([str(binary), "-version"], capture_output=True, text=True, timeout=60)
+        if run.returncode != 0:
+            return None
+        versions[name] = run.stdout.strip()
+    return EchoPlugins(ECHO_DIR, versions)
+
+
+@pytest.fixture(scope="session")
+def echo_plugins(pulumi_tools) -> EchoPlugins:
+    echo = find_echo_plugins()
+    tiers.require(echo is not None, f"the echo provider plugins ({', '.join(ECHO_PROVIDERS)}) in .tools/echo",
+                  "scripts/install-tools (needs Go and the test virtualenv; builds them into .tools/echo)")
+    return echo
 
 
 @dataclass
@@ -178,6 +223,25 @@ class EngineProject:
         example = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
         self.write_stack_config(example)
         return example
+
+    def install_echo_plugins(self, echo: EchoPlugins) -> None:
+        """Installs the echo plugins into this project's PULUMI_HOME as the engine installs a
+        downloaded plugin (plugins/resource-NAME-vVERSION/pulumi-resource-NAME), and logs their
+        operations to a file of this project's."""
+        plugins = Path(self.env["PULUMI_HOME"]) / "plugins"
+        for name, version in echo.versions.items():
+            folder = plugins / f"resource-{name}-v{version}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"pulumi-resource-{name}").symlink_to(echo.binary(name))
+        self.env[ECHO_LOG_ENV] = str(self.dir.parent / "echo-operations.jsonl")
+
+    def echo_log(self) -> list[dict]:
+        """Every create, update and delete the echo plugins received, oldest first."""
+        path = Path(self.env[ECHO_LOG_ENV])
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def reset_echo_log(self) -> None:
+        Path(self.env[ECHO_LOG_ENV]).unlink(missing_ok=True)
 
     def stack_outputs(self, show_secrets: bool = True) -> dict:
         args = ["stack", "output", "--json"] + (["--show-secrets"] if show_secrets else [])
@@ -279,4 +343,32 @@ def external_project(engine_project: EngineProject, kestra_standin: StandinProce
     engine_project.set_config({"profile": "local", "kestraUrl": kestra_standin.url,
                                "kestraUsername": kestra_standin.username})
     engine_project.set_config({"kestraPassword": kestra_standin.password}, secret=True)
+    return engine_project
+
+
+def point_docker_runtime_at(project: EngineProject, standin: StandinProcess) -> None:
+    """Docker runtime settings whose published Kestra address is the stand-in's: the program
+    builds Kestra's URL from hostAddress and uiPort (infra/runtime.py), waits for the container
+    (here an echo), then deploys the flows to that URL, which the stand-in answers."""
+    port = int(standin.url.rsplit(":", 1)[1])
+    project.set_config({"hostAddress": "127.0.0.1", "uiPort": port, "managementPort": port + 1 if port < 65535 else port - 1,
+                        "kestraUsername": standin.username})
+    project.set_config({"kestraPassword": standin.password}, secret=True)
+
+
+@pytest.fixture
+def local_project(engine_project: EngineProject, kestra_standin: StandinProcess, echo_plugins: EchoPlugins) -> EngineProject:
+    """The local profile: Kestra + Postgres in Docker (echo docker and random plugins), no GCP."""
+    engine_project.install_echo_plugins(echo_plugins)
+    engine_project.set_config({"profile": "local"})
+    point_docker_runtime_at(engine_project, kestra_standin)
+    return engine_project
+
+
+@pytest.fixture
+def gcp_project(engine_project: EngineProject, kestra_standin: StandinProcess, echo_plugins: EchoPlugins) -> EngineProject:
+    """The gcp profile: every GCP resource (echo gcp plugin) and Kestra in Docker wired to them."""
+    engine_project.install_echo_plugins(echo_plugins)
+    engine_project.set_config({"gcp:project": PROJECT_ID})
+    point_docker_runtime_at(engine_project, kestra_standin)
     return engine_project

@@ -1,9 +1,10 @@
-"""What the local profile must deploy, read from a flows/ tree, and what the stand-in holds.
+"""What a profile must deploy, read from a flows/ tree, and what the stand-in holds.
 
 The expectation follows the README and `infra/contract.py`, not the deployment code: the local
 profile deploys every flow that needs no cloud (no GCP plugin, no GCP service-account secret, no
 GCP KV key), every namespace file under ``<namespace>/files/``, every dashboard under
-``<namespace>/dashboards/``, and the common KV keys on every namespace that received a flow.
+``<namespace>/dashboards/``, and the common KV keys on every namespace that received a flow; the
+gcp profile deploys every flow, and the GCP KV keys too.
 """
 
 from __future__ import annotations
@@ -23,18 +24,25 @@ def needs_gcp(source: str) -> bool:
 
 def expected_local(flows_dir: Path) -> dict:
     """{"flows": {(ns, id): source}, "files": {(ns, path): text}, "kv": {(ns, key)}, "dashboards": {id: source}}."""
+    return expected_deployment(flows_dir, include_gcp=False)
+
+
+def expected_deployment(flows_dir: Path, include_gcp: bool) -> dict:
+    """What a profile deploys: every flow (the gcp profile) or those needing no cloud (local), with
+    the KV keys of that profile on each namespace that received a flow."""
     flows, files, dashboards = {}, {}, {}
     for ns_dir in sorted(p for p in flows_dir.iterdir() if p.is_dir()):
         for path in sorted(ns_dir.glob("*.yaml")):
             source = path.read_text(encoding="utf-8")
-            if not needs_gcp(source):
+            if include_gcp or not needs_gcp(source):
                 flows[(ns_dir.name, path.stem)] = source
         for path in sorted((ns_dir / "files").rglob("*")):
             if path.is_file():
                 files[(ns_dir.name, "/" + path.relative_to(ns_dir / "files").as_posix())] = path.read_text("utf-8")
         for path in sorted((ns_dir / "dashboards").glob("*.yaml")):
             dashboards[path.stem] = path.read_text(encoding="utf-8")
-    kv = {(ns, key) for ns, _ in flows for key in COMMON_KV_KEYS}
+    keys = COMMON_KV_KEYS + (GCP_KV_KEYS if include_gcp else ())
+    kv = {(ns, key) for ns, _ in flows for key in keys}
     return {"flows": flows, "files": files, "kv": kv, "dashboards": dashboards}
 
 

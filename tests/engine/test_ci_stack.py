@@ -32,6 +32,7 @@ def test_ci_stack_preview_up_smoke_destroy(engine_project, kestra_standin, tmp_p
     comment = plan.read_text()
     assert comment.startswith(f"### `pulumi preview` of stack `{engine_project.stack}` (ok)")
     assert "dev.testing/python_multi_step" in comment and "to create" in comment
+    assert "kestra-gcp-guardrails" in comment  # the workflow's preview runs the policy pack
     assert kestra_standin.password not in comment
     config = engine_project.pulumi("config", "--json").json()
     assert config["kestra-gcp:kestraPassword"]["secret"] is True  # set from the environment, encrypted
@@ -89,3 +90,22 @@ def test_validate_step_stops_a_bad_flow_before_up_naming_file_and_reason(engine_
     assert done.returncode == 1, done.stdout + done.stderr
     assert "dev.testing/broken.yaml" in done.stdout and "io.kestra.plugin.core.log.Lgo" in done.stdout
     assert state(kestra_standin)["flows"] == {}
+
+
+def test_a_mandatory_policy_violation_stops_the_workflows_preview_and_up(engine_project, kestra_standin, tmp_path):
+    (engine_project.dir / "scripts").mkdir()
+    shutil.copy2(REPO_ROOT / "scripts" / "ci-stack", engine_project.dir / "scripts" / "ci-stack")
+    # A flow that pastes the Kestra password instead of {{ secret('KESTRA_PASSWORD') }}.
+    (engine_project.dir / "flows" / "dev.testing" / "leaky.yaml").write_text(
+        f"id: leaky\nnamespace: dev.testing\nlabels:\n  login: {kestra_standin.password}\ntasks:\n"
+        "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+    plan = tmp_path / "plan.md"
+    env = {**engine_project.env, "PULUMI_STACK": engine_project.stack, "KESTRA_URL": kestra_standin.url,
+           "KESTRA_PASSWORD": kestra_standin.password, "CI_STACK_PLAN": str(plan), "CI_STACK_INSTALL": "false"}
+    for step in ("preview", "up"):
+        done = subprocess.run(["scripts/ci-stack", step], cwd=engine_project.dir, env=env, capture_output=True,
+                              text=True, timeout=600, stdin=subprocess.DEVNULL)
+        assert done.returncode != 0, f"ci-stack {step} passed a mandatory violation:\n{done.stdout}\n{done.stderr}"
+        assert "kestra-objects-hold-no-stack-secret" in done.stdout + done.stderr
+    assert "[mandatory]  kestra-objects-hold-no-stack-secret" in plan.read_text()
+    assert state(kestra_standin)["flows"] == {}  # up stopped before deploying anything

@@ -1,8 +1,10 @@
 """The README's stack file passes the real CLI's config validation in every profile; bad values
 stop the run with a message naming the key, before anything is created.
 
-No provider plugin can be installed here, so a profile that needs one (gcp, docker, random) must
-stop exactly there — after the CLI validated the config and the program ran — and nowhere earlier.
+These tests install no provider plugin (as on a machine without them, and automatic downloads are
+off), so a profile that needs one (gcp, docker, random) must stop exactly there — after the CLI
+validated the config and the program ran — and nowhere earlier. test_profiles.py runs the same
+profiles to the end on the echo plugins.
 """
 
 import re

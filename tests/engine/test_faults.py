@@ -56,7 +56,9 @@ def _interrupted_up(project, standin, signals: int) -> subprocess.CompletedProce
         time.sleep(0.05)
     for _ in range(signals):
         project.interrupt(process)
-        time.sleep(0.3)
+        # A second Ctrl-C must come while the CLI is still cancelling: the program gets the first
+        # one too (same process group) and the CLI can finish cancelling within 0.3 s.
+        time.sleep(0.05)
     stdout, stderr = process.communicate(timeout=300)
     standin.control("DELETE", "faults")
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

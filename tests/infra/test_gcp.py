@@ -254,7 +254,8 @@ def test_folders_are_empty_directory_markers(gcp_run):
     folders = [o for o in gcp_run.of_type("gcp:storage/bucketObject:BucketObject") if o.inputs["name"].endswith("/")]
     assert {o.inputs["name"] for o in folders} == set(BUCKET_FOLDERS)
     for o in folders:
-        assert isinstance(o.inputs["source"], pulumi.StringAsset) and o.inputs["source"].text == "", o.name
+        source = o.inputs["source"]
+        assert isinstance(source, pulumi.FileAsset) and Path(source.path).read_bytes() == b"", o.name
         assert o.inputs["contentType"] == "application/x-directory", o.name
 
 

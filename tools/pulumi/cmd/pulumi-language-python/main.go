@@ -9,9 +9,12 @@
 // the upstream host's semantics (same executor, arguments, environment and
 // exit-code conventions). It is built against sdk/v3 at the CLI's version.
 //
-// What it does not do: debugging (attachDebugger), typecheckers, Python
-// plugins (RunPlugin), packing/linking SDKs and code generation. Those RPCs
-// answer Unimplemented (or a clear error), never a silent success.
+// RunPlugin runs Python plugins the same way, above all policy packs
+// (`pulumi preview --policy-pack DIR`): see RunPlugin below.
+//
+// What it does not do: debugging (attachDebugger), typecheckers, packing/
+// linking SDKs and code generation. Those RPCs answer Unimplemented (or a
+// clear error), never a silent success.
 package main
 
 import (
@@ -31,6 +34,8 @@ import (
 	"syscall"
 	"time"
 
+	sdk "github.com/pulumi/pulumi/sdk/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/cmdutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/logging"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
@@ -137,6 +142,13 @@ func newHost(executor, engineAddress, tracing string) *pythonHost {
 // pythonOptions reads Pulumi.yaml's runtime options (toolchain, virtualenv) the way the
 // upstream host does; options this host cannot honour are refused by name.
 func pythonOptions(info *pulumirpc.ProgramInfo) (toolchain.PythonOptions, error) {
+	return pluginOptions(info, false)
+}
+
+// pluginOptions is pythonOptions for a plugin (isPlugin: a resource or tool plugin, not a policy
+// pack): like upstream, a plugin without a virtualenv option and with the pip toolchain runs in
+// `venv` next to it, never in the ambient Python.
+func pluginOptions(info *pulumirpc.ProgramInfo, isPlugin bool) (toolchain.PythonOptions, error) {
 	opts := toolchain.PythonOptions{Root: info.GetRootDirectory(), ProgramDir: info.GetProgramDirectory()}
 	raw := map[string]any{}
 	if info.GetOptions() != nil {
@@ -163,6 +175,9 @@ func pythonOptions(info *pulumirpc.ProgramInfo) (toolchain.PythonOptions, error)
 	}
 	if v, ok := raw["typechecker"]; ok {
 		return opts, fmt.Errorf("runtime option typechecker (%v) is not supported by this language host build", v)
+	}
+	if isPlugin && (opts.Toolchain == toolchain.Pip || opts.Toolchain == toolchain.Auto) && opts.Virtualenv == "" {
+		opts.Virtualenv = "venv"
 	}
 	return opts, nil
 }
@@ -527,4 +542,187 @@ func (h *pythonHost) GetProgramDependencies(
 		deps = append(deps, &pulumirpc.DependencyInfo{Name: p.Name, Version: p.Version})
 	}
 	return &pulumirpc.GetProgramDependenciesResponse{Dependencies: deps}, nil
+}
+
+// policyConfigSecretKeysEnvVar tells a policy pack which stack config keys are secrets. Upstream's
+// host passes the decrypted config (PULUMI_CONFIG) but drops the secret-key list the engine sends
+// with it; we pass it on too, under the variable the program's SDK reads it from, so a pack can
+// treat every secret config value as a secret (our pack refuses flows that contain one).
+const policyConfigSecretKeysEnvVar = configSecretKeysEnvVar
+
+// RunPlugin runs a Python plugin, with the upstream host's semantics (sdk/python/cmd/
+// pulumi-language-python RunPlugin):
+//   - a policy pack (kind analyzer) runs as `python -u -m pulumi.policy ARGS… PACK_DIR` in the
+//     pack's own directory, in the virtualenv its PulumiPolicy.yaml names (ambient Python if none);
+//     it first gets the stack's configuration through the SDK's policy proxy, which answers the
+//     engine's Handshake/ConfigureStack, and the pack is started with PULUMI_ORGANIZATION,
+//     PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG (plus, here,
+//     PULUMI_CONFIG_SECRET_KEYS) set, then every other analyzer call is proxied to it;
+//   - any other plugin runs its `__main__.py` (`python DIR ARGS…` in the caller's directory), or,
+//     without one, `python -m pulumi.run.plugin NAME ARGS…` for a buildable package, in `venv`
+//     unless its options name another virtualenv;
+//   - the environment is this host's plus the request's Env; a plugin that exits non-zero is
+//     reported as its exit code (not an RPC error), as the engine expects.
+//
+// Differences, each marked below: PULUMI_CONFIG_SECRET_KEYS for policy packs, a missing
+// virtualenv reported up front, and a pack that cannot be started fails the proxy at once.
+func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
+	ctx := server.Context()
+	if h.engineAddress == "" {
+		return errors.New("Handshake must be called before RunPlugin")
+	}
+	if req.GetAttachDebugger() {
+		return errors.New("attaching a debugger is not supported by this language host build")
+	}
+	isAnalyzer := req.GetKind() == string(apitype.AnalyzerPlugin)
+	info := req.GetInfo()
+	opts, err := pluginOptions(info, !isAnalyzer)
+	if err != nil {
+		return err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return err
+	}
+	// Unlike upstream, a missing virtualenv is reported before anything starts, with the SDK's
+	// own message naming it (upstream fails later, when the interpreter cannot be executed).
+	if err := tc.ValidateVenv(ctx); err != nil {
+		return err
+	}
+
+	hasMainPy := true
+	if _, err := os.Stat(filepath.Join(opts.Root, "__main__.py")); err != nil {
+		if !os.IsNotExist(err) {
+			return fmt.Errorf("looking for __main__.py: %w", err)
+		}
+		hasMainPy = false
+	}
+	// An old pulumi SDK in the plugin's environment has no pulumi.run.plugin: then only the
+	// bare-directory form works.
+	hasPluginRunModule := true
+	check, err := tc.Command(ctx, "-c", "import pulumi.run.plugin")
+	if err != nil {
+		return err
+	}
+	if out, err := check.CombinedOutput(); err != nil && strings.Contains(string(out), "ModuleNotFoundError") {
+		hasPluginRunModule = false
+	}
+
+	var cmd *exec.Cmd
+	if hasPluginRunModule && !hasMainPy {
+		buildable, err := toolchain.IsBuildablePackage(opts.Root)
+		if err != nil {
+			return fmt.Errorf("checking if plugin is a buildable package: %w", err)
+		}
+		if !buildable {
+			return errors.New("plugin is not runnable, it provides neither __main__.py nor a buildable pyproject.toml")
+		}
+		pyproject, err := toolchain.LoadPyproject(opts.Root)
+		if err != nil {
+			return fmt.Errorf("loading pyproject: %w", err)
+		}
+		cmd, err = tc.ModuleCommand(ctx, "pulumi.run.plugin", append([]string{pyproject.Project.Name}, req.GetArgs()...)...)
+		if err != nil {
+			return err
+		}
+	} else {
+		var args []string
+		if isAnalyzer {
+			// Policy packs get the program directory last (they used to be started by a shim,
+			// pulumi-analyzer-policy-python, with these arguments).
+			args = append([]string{"-u", "-m", "pulumi.policy"}, req.GetArgs()...)
+			args = append(args, info.GetProgramDirectory())
+		} else {
+			args = append([]string{info.GetProgramDirectory()}, req.GetArgs()...)
+		}
+		if cmd, err = tc.Command(ctx, args...); err != nil {
+			return err
+		}
+	}
+	logging.V(5).Infof("RunPlugin: %s", cmd.String())
+
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+
+	// Policy packs have always run in their own directory.
+	if isAnalyzer {
+		cmd.Dir = info.GetProgramDirectory()
+	} else {
+		cmd.Dir = req.GetPwd()
+	}
+	if cmd.Env == nil { // a nil Env would inherit ours; appending to it must not lose that
+		cmd.Env = os.Environ()
+	}
+
+	var proxy *sdk.PolicyProxy
+	if isAnalyzer {
+		proxy, stdout, err = sdk.NewPolicyProxy(ctx, stdout)
+		if err != nil {
+			return fmt.Errorf("could not start policy pack proxy: %w", err)
+		}
+		config, err := proxy.AwaitConfiguration(ctx)
+		if err != nil {
+			return fmt.Errorf("could not get stack configuration: %w", err)
+		}
+		if config != nil {
+			setIfSet := func(k, v string) {
+				if v != "" {
+					cmd.Env = append(cmd.Env, k+"="+v)
+				}
+			}
+			setIfSet("PULUMI_ORGANIZATION", config.GetOrganization())
+			setIfSet("PULUMI_PROJECT", config.GetProject())
+			setIfSet("PULUMI_STACK", config.GetStack())
+			setIfSet("PULUMI_DRY_RUN", strconv.FormatBool(config.GetDryRun()))
+			if config.GetConfig() != nil {
+				configJSON, err := json.Marshal(config.GetConfig())
+				if err != nil {
+					return fmt.Errorf("could not marshal stack configuration: %w", err)
+				}
+				setIfSet(configEnvVar, string(configJSON))
+				keys := config.GetConfigSecretKeys()
+				if keys == nil {
+					keys = []string{}
+				}
+				keysJSON, err := json.Marshal(keys)
+				if err != nil {
+					return fmt.Errorf("could not marshal secret config keys: %w", err)
+				}
+				setIfSet(policyConfigSecretKeysEnvVar, string(keysJSON))
+			}
+		}
+	}
+	cmd.Env = append(cmd.Env, req.GetEnv()...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+
+	run := func() error {
+		if err := cmd.Start(); err != nil {
+			if proxy != nil { // not upstream: the engine's pending calls get the reason, not a hang
+				proxy.Abort(err)
+			}
+			return err
+		}
+		if proxy != nil {
+			// Waits for the pack to print its port, proxies the engine's calls to it, and
+			// returns when the pack exits.
+			return proxy.Attach(ctx, cmd)
+		}
+		return cmd.Wait()
+	}
+	if err := run(); err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			if status, ok := exitErr.Sys().(syscall.WaitStatus); ok {
+				return server.Send(&pulumirpc.RunPluginResponse{
+					Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
+				})
+			}
+			return fmt.Errorf("plugin exited unexpectedly: %w", exitErr)
+		}
+		return fmt.Errorf("problem executing plugin program (could not run language executor): %w", err)
+	}
+	return closer.Close()
 }

@@ -1,0 +1,100 @@
+"""Benchmark: what the policy pack costs a `pulumi preview`, per profile.
+
+    python bench/policy_bench.py [--profiles gcp local external] [--repeat 5]
+
+Needs what the engine tests need (scripts/install-tools: the CLI and the echo plugins, and the
+test virtualenv running this script). For each profile it builds a stack as the engine tests do
+(a copy of the project, its own state and PULUMI_HOME, the echo plugins, the Kestra stand-in in
+its own process as Kestra), runs `pulumi up` once, then alternates `pulumi preview` without and
+with `--policy-pack policy` (`--repeat` times each, alternating so machine load hits both
+alike) on the deployed stack — the no-op preview a pull request gets — and on a fresh stack (the
+first preview, with every resource to create). It prints the best and median wall times and the
+ratio with/without pack. Timings are wall clock on whatever machine runs it: compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.engine.conftest import (  # noqa: E402
+    PROJECT_ID, EngineProject, StandinProcess, _engine_env, copy_project, find_echo_plugins,
+    find_pulumi_tools, point_docker_runtime_at,
+)
+
+
+def start_standin() -> StandinProcess:
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.kestra_standin"], cwd=REPO,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    info = json.loads(process.stdout.readline())
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    return StandinProcess(info["url"], info["username"], info["password"], process)
+
+
+def make_project(root: Path, profile: str, standin: StandinProcess) -> EngineProject:
+    tools, echo = find_pulumi_tools(), find_echo_plugins()
+    if tools is None or echo is None:
+        sys.exit("bench/policy_bench.py: run scripts/install-tools first (the CLI and the echo plugins)")
+    project = EngineProject(copy_project(root / "project"), _engine_env(root, tools), tools)
+    project.pulumi("stack", "init", project.stack)
+    if profile == "external":
+        project.set_config({"profile": "local", "kestraUrl": standin.url, "kestraUsername": standin.username})
+        project.set_config({"kestraPassword": standin.password}, secret=True)
+        return project
+    project.install_echo_plugins(echo)
+    project.set_config({"gcp:project": PROJECT_ID} if profile == "gcp" else {"profile": "local"})
+    point_docker_runtime_at(project, standin)
+    return project
+
+
+def timed_previews(project: EngineProject, repeat: int) -> dict:
+    times = {"without": [], "with": []}
+    for _ in range(repeat):
+        for label, extra in (("without", ()), ("with", ("--policy-pack", "policy"))):
+            started = time.monotonic()
+            project.pulumi("preview", *extra)
+            times[label].append(time.monotonic() - started)
+    return times
+
+
+def report(profile: str, case: str, times: dict) -> float:
+    best = {k: min(v) for k, v in times.items()}
+    median = {k: statistics.median(v) for k, v in times.items()}
+    ratio = median["with"] / median["without"]
+    print(f"{profile:8} {case:12} without pack best {best['without']:5.1f} s median {median['without']:5.1f} s | "
+          f"with pack best {best['with']:5.1f} s median {median['with']:5.1f} s | ratio (median) {ratio:.2f}x")
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", nargs="+", default=["gcp", "local", "external"], choices=["gcp", "local", "external"])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    for profile in args.profiles:
+        standin = start_standin()
+        try:
+            with tempfile.TemporaryDirectory(prefix="policy-bench-") as tmp:
+                fresh = make_project(Path(tmp) / "fresh", profile, standin)
+                report(profile, "first", timed_previews(fresh, args.repeat))
+                deployed = make_project(Path(tmp) / "deployed", profile, standin)
+                deployed.pulumi("up", "--yes", "--skip-preview")
+                report(profile, "no-op", timed_previews(deployed, args.repeat))
+                deployed.pulumi("destroy", "--yes")
+        finally:
+            standin.process.stdin.close()
+            standin.process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

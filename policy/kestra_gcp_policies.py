@@ -1,0 +1,605 @@
+"""The policies of kestra-gcp's policy pack (README "Policy pack" says why each exists).
+
+Every message names the resource, the property and the fix. The pack knows nothing of the
+program's modules: it judges what the engine hands it (resource types and inputs, as the real
+providers' schemas name them) and the stack configuration the engine gives it
+(PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS, set by the language host's RunPlugin).
+
+Deliberate exceptions: the stack config `kestra-gcp:policyExceptions`, a map of policy name to
+the reason, switches that policy off for the stack, and the advisory policy
+`policy-exceptions-in-use` lists every exception on every preview:
+
+    pulumi config set --path 'policyExceptions["docker-ports-on-loopback"]' 'LAN demo, firewall in front'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+import pulumi_policy.policy as _policy_module
+from google.protobuf import json_format
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+PROJECT = "kestra-gcp"
+
+# The walkthrough's project-wide admin roles, which `iamMode: guide` grants on purpose
+# (README "Configuration"; the walkthrough's IAM step).
+GUIDE_ADMIN_ROLES = frozenset({"roles/bigquery.admin", "roles/storage.admin"})
+# The labels every GCP resource of the stack carries (README "Configuration": `labels`).
+STANDARD_LABELS = ("managed-by", "app")
+DEFAULT_HOST_ADDRESS = "127.0.0.1"
+
+# ---------------------------------------------------------------------------------------------
+# Stack settings, as the engine hands them to the pack.
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    config: dict[str, str]
+    secret_keys: frozenset[str]
+
+    @classmethod
+    def from_environment(cls) -> "StackSettings":
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+        keys = json.loads(os.environ.get("PULUMI_CONFIG_SECRET_KEYS") or "[]")
+        return cls({str(k): str(v) for k, v in config.items()}, frozenset(keys))
+
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        value = self.config.get(full)
+        return default if value in (None, "") else value
+
+    @property
+    def iam_mode(self) -> str:
+        return self.get("iamMode", "least-privilege")
+
+    @property
+    def project(self) -> Optional[str]:
+        return self.get("gcp:project")
+
+    @property
+    def host_address(self) -> str:
+        return self.get("hostAddress", DEFAULT_HOST_ADDRESS)
+
+    @property
+    def exceptions(self) -> dict[str, str]:
+        raw = self.get("policyExceptions")
+        if raw is None:
+            return {}
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return {"(unreadable policyExceptions)": raw}
+        return {str(k): str(v) for k, v in parsed.items()}
+
+    def secret_values(self) -> set[str]:
+        """The plaintext of every secret config value (the engine decrypts them for the pack)."""
+        return {v for k, v in self.config.items() if k in self.secret_keys and len(v) >= MIN_SECRET_LENGTH}
+
+
+MIN_SECRET_LENGTH = 6  # shorter strings would match by accident in any YAML
+
+
+def settings() -> StackSettings:
+    return StackSettings.from_environment()
+
+
+# ---------------------------------------------------------------------------------------------
+# Secret-ness. The engine sends the pack every input with its secret mark, but pulumi-policy's
+# Python SDK unwraps secrets before a policy sees them (1.21.0: `Analyze` calls
+# `deserialize_properties` without `proxy_secrets`). These wrappers read the marks from the raw
+# request first, so a policy can ask which property paths were secrets.
+
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_seen = threading.local()
+
+
+def secret_leaves(value: Any, path: str = "", inside: bool = False) -> dict[str, Any]:
+    """{path: plaintext} of every value under a secret mark ("envs", "envs[2]", "a.b")."""
+    found: dict[str, Any] = {}
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return secret_leaves(value.get("value"), path, True) or {path: value.get("value")}
+        for k, v in value.items():
+            found |= secret_leaves(v, f"{path}.{k}" if path else k, inside)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found |= secret_leaves(v, f"{path}[{i}]", inside)
+    elif inside:
+        found[path] = value
+    return found
+
+
+def _record(resources: Iterable[tuple[str, Any]]) -> None:
+    _seen.by_urn = {urn: secret_leaves(json_format.MessageToDict(props)) for urn, props in resources}
+
+
+def _install_secret_tracking() -> None:
+    servicer = getattr(_policy_module, "_PolicyAnalyzerServicer", None)
+    if servicer is None or not hasattr(servicer, "Analyze") or not hasattr(servicer, "AnalyzeStack"):
+        raise RuntimeError("pulumi-policy changed: _PolicyAnalyzerServicer.Analyze/AnalyzeStack not found "
+                           "(policy/kestra_gcp_policies.py tracks secrets through them; pin pulumi-policy)")
+    if getattr(servicer, "_kestra_gcp_tracks_secrets", False):
+        return
+    analyze, analyze_stack = servicer.Analyze, servicer.AnalyzeStack
+
+    def Analyze(self, request, context):  # noqa: N802 (gRPC method name)
+        _record([(request.urn, request.properties)])
+        try:
+            return analyze(self, request, context)
+        finally:
+            _seen.by_urn = {}
+
+    def AnalyzeStack(self, request, context):  # noqa: N802
+        _record((r.urn, r.properties) for r in request.resources)
+        try:
+            return analyze_stack(self, request, context)
+        finally:
+            _seen.by_urn = {}
+
+    servicer.Analyze, servicer.AnalyzeStack = Analyze, AnalyzeStack
+    servicer._kestra_gcp_tracks_secrets = True
+
+
+_install_secret_tracking()
+
+
+def secret_paths(urn: str) -> dict[str, Any]:
+    return getattr(_seen, "by_urn", {}).get(urn, {})
+
+
+def is_secret(urn: str, path: str) -> bool:
+    """Whether the value at `path` (or a value containing it) was sent as a secret."""
+    paths = secret_paths(urn)
+    return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in paths)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+class _Unknown:
+    """A value the engine does not know yet (a preview before its producer exists)."""
+
+
+UNKNOWN = _Unknown()
+
+
+def prop(props: Any, key: str, default: Any = None) -> Any:
+    """props[key], UNKNOWN while it is unknown, `default` when absent. The values of a value
+    known here are checked again by `pulumi up`, when every input is known."""
+    try:
+        return props[key] if key in props else default
+    except UnknownValueError:
+        return UNKNOWN
+
+
+def plain(value: Any) -> Any:
+    """A fully materialised copy (lists and dicts) of a proxied value; UNKNOWN if any part is."""
+    try:
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        if hasattr(value, "keys"):
+            return {k: plain(value[k]) for k in value.keys()}
+        if hasattr(value, "__len__") and hasattr(value, "__getitem__"):
+            return [plain(value[i]) for i in range(len(value))]
+        return value
+    except UnknownValueError:
+        return UNKNOWN
+
+
+def contains_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
+def where(args: Any) -> str:
+    return f"resource '{args.name}' ({args.resource_type})"
+
+
+def excepted(policy_name: str) -> bool:
+    return policy_name in settings().exceptions
+
+
+def _resource_policy(
+    name: str, description: str, level: EnforcementLevel,
+    check: Callable[[ResourceValidationArgs, StackSettings], Iterable[str]],
+) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if excepted(name):
+            return
+        for message in check(args, settings()):
+            report(message)
+
+    return ResourceValidationPolicy(name=name, description=description, enforcement_level=level, validate=validate)
+
+
+def _exception_hint(policy_name: str) -> str:
+    return (f"A deliberate exception: pulumi config set --path "
+            f"'policyExceptions[\"{policy_name}\"]' '<why>'.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mandatory: IAM
+
+
+BASIC_ROLES = ("roles/owner", "roles/editor")
+_ADMIN_ROLE = re.compile(r"^roles/[A-Za-z0-9]+(\.[A-Za-z0-9]+)*\.admin$")
+PROJECT_IAM_TYPES = {
+    "gcp:projects/iAMMember:IAMMember": "role",
+    "gcp:projects/iAMBinding:IAMBinding": "role",
+}
+
+
+def is_broad_role(role: str) -> bool:
+    return role in BASIC_ROLES or bool(_ADMIN_ROLE.match(role))
+
+
+def _project_roles(args: ResourceValidationArgs) -> list[tuple[str, str]]:
+    """(property, role) of a project-level grant; IAMPolicy carries them in policyData."""
+    if args.resource_type in PROJECT_IAM_TYPES:
+        role = prop(args.props, "role")
+        return [("role", role)] if isinstance(role, str) else []
+    if args.resource_type == "gcp:projects/iAMPolicy:IAMPolicy":
+        data = prop(args.props, "policyData")
+        try:
+            bindings = json.loads(data).get("bindings", []) if isinstance(data, str) else []
+        except ValueError:
+            bindings = []
+        return [(f"policyData.bindings[{i}].role", b.get("role", "")) for i, b in enumerate(bindings)]
+    return []
+
+
+def check_project_roles(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    for path, role in _project_roles(args):
+        if not is_broad_role(role):
+            continue
+        if stack.iam_mode == "guide" and role in GUIDE_ADMIN_ROLES:
+            continue  # the walkthrough's grant, chosen with `iamMode: guide`
+        allowed = (f" (iamMode guide allows only {', '.join(sorted(GUIDE_ADMIN_ROLES))})"
+                   if stack.iam_mode == "guide" else "")
+        yield (f"{where(args)}: {path} is {role}, a project-level basic or admin role{allowed}. "
+               f"Fix: grant a predefined role on the resource that needs it (e.g. "
+               f"roles/bigquery.dataEditor on a dataset, roles/storage.objectAdmin on the bucket), "
+               f"or use iamMode guide for the walkthrough's admin roles. {_exception_hint('no-project-basic-or-admin-roles')}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mandatory: buckets and public members
+
+
+def check_bucket_access(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    if args.resource_type != "gcp:storage/bucket:Bucket":
+        return
+    ubla = prop(args.props, "uniformBucketLevelAccess")
+    if ubla is not UNKNOWN and ubla is not True:
+        yield (f"{where(args)}: uniformBucketLevelAccess is {ubla!r}, so object ACLs can grant access "
+               f"the bucket's IAM does not show. Fix: uniform_bucket_level_access=True. "
+               f"{_exception_hint('bucket-uniform-access-and-public-access-prevention')}")
+    pap = prop(args.props, "publicAccessPrevention")
+    if pap is not UNKNOWN and pap != "enforced":
+        yield (f"{where(args)}: publicAccessPrevention is {pap!r}, so the bucket can be made public. "
+               f"Fix: public_access_prevention=\"enforced\". "
+               f"{_exception_hint('bucket-uniform-access-and-public-access-prevention')}")
+
+
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+# Resource type -> how its members are given: "member" (one), "members" (a list), "policyData"
+# (an IAM policy document), "entity" (ACL entry), "roleEntities" ("ROLE:entity" list).
+PUBLIC_MEMBER_TYPES = {
+    "gcp:storage/bucketIAMMember:BucketIAMMember": "member",
+    "gcp:storage/bucketIAMBinding:BucketIAMBinding": "members",
+    "gcp:storage/bucketIAMPolicy:BucketIAMPolicy": "policyData",
+    "gcp:storage/bucketAccessControl:BucketAccessControl": "entity",
+    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl": "entity",
+    "gcp:storage/objectAccessControl:ObjectAccessControl": "entity",
+    "gcp:storage/bucketACL:BucketACL": "roleEntities",
+    "gcp:storage/defaultObjectACL:DefaultObjectACL": "roleEntities",
+    "gcp:storage/objectACL:ObjectACL": "roleEntities",
+    "gcp:bigquery/datasetIamMember:DatasetIamMember": "member",
+    "gcp:bigquery/datasetIamBinding:DatasetIamBinding": "members",
+    "gcp:bigquery/datasetIamPolicy:DatasetIamPolicy": "policyData",
+    "gcp:pubsub/topicIAMMember:TopicIAMMember": "member",
+    "gcp:pubsub/topicIAMBinding:TopicIAMBinding": "members",
+    "gcp:pubsub/topicIAMPolicy:TopicIAMPolicy": "policyData",
+    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": "member",
+    "gcp:pubsub/subscriptionIAMBinding:SubscriptionIAMBinding": "members",
+    "gcp:pubsub/subscriptionIAMPolicy:SubscriptionIAMPolicy": "policyData",
+}
+
+
+def _public_members(args: ResourceValidationArgs) -> list[tuple[str, str]]:
+    """(property path, public member) pairs of a grant, ACL or dataset access list."""
+    found: list[tuple[str, str]] = []
+    kind = PUBLIC_MEMBER_TYPES.get(args.resource_type)
+    if kind in ("member", "entity"):
+        value = prop(args.props, kind)
+        if value in PUBLIC_MEMBERS:
+            found.append((kind, value))
+    elif kind == "members":
+        members = plain(prop(args.props, "members", []))
+        for i, m in enumerate(members if isinstance(members, list) else []):
+            if m in PUBLIC_MEMBERS:
+                found.append((f"members[{i}]", m))
+    elif kind == "roleEntities":
+        entries = plain(prop(args.props, "roleEntities", []))
+        for i, e in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(e, str) and e.split(":", 1)[-1] in PUBLIC_MEMBERS:
+                found.append((f"roleEntities[{i}]", e))
+    elif kind == "policyData":
+        data = prop(args.props, "policyData")
+        try:
+            bindings = json.loads(data).get("bindings", []) if isinstance(data, str) else []
+        except ValueError:
+            bindings = []
+        for i, b in enumerate(bindings):
+            for j, m in enumerate(b.get("members", [])):
+                if m in PUBLIC_MEMBERS:
+                    found.append((f"policyData.bindings[{i}].members[{j}]", m))
+    elif args.resource_type == "gcp:bigquery/dataset:Dataset":
+        accesses = plain(prop(args.props, "accesses", []))
+        for i, a in enumerate(accesses if isinstance(accesses, list) else []):
+            if not isinstance(a, dict):
+                continue
+            for key in ("specialGroup", "iamMember"):
+                if a.get(key) in PUBLIC_MEMBERS:
+                    found.append((f"accesses[{i}].{key}", a[key]))
+    elif args.resource_type == "gcp:bigquery/datasetAccess:DatasetAccess":
+        for key in ("specialGroup", "iamMember"):
+            if prop(args.props, key) in PUBLIC_MEMBERS:
+                found.append((key, prop(args.props, key)))
+    return found
+
+
+def check_public_members(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    for path, member in _public_members(args):
+        yield (f"{where(args)}: {path} grants access to {member}, that is to anyone"
+               f"{' with a Google account' if member == 'allAuthenticatedUsers' else ' on the internet'}. "
+               f"Fix: grant a named member (serviceAccount:…, user:…, group:…) instead. "
+               f"{_exception_hint('no-public-members')}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mandatory: Docker
+
+
+CONTAINER = "docker:index/container:Container"
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def check_container_ports(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    if args.resource_type != CONTAINER:
+        return
+    ports = plain(prop(args.props, "ports", []))
+    if not isinstance(ports, list):
+        return
+    for i, port in enumerate(ports):
+        if not isinstance(port, dict) or contains_unknown(port):
+            continue
+        ip = port.get("ip") or "0.0.0.0"  # Docker publishes on every interface without one
+        if _loopback(ip) or ip == stack.host_address:
+            continue
+        external = port.get("external")
+        if isinstance(external, float) and external.is_integer():  # numbers cross the wire as floats
+            external = int(external)
+        yield (f"{where(args)}: ports[{i}].ip is {ip} (host port {external}), so the port is "
+               f"reachable from other machines; Kestra's API must not be. Fix: publish on 127.0.0.1 "
+               f"(ip=settings.host_address), or, if the network is meant to reach it, say so with "
+               f"`pulumi config set hostAddress {ip}`. {_exception_hint('docker-ports-on-loopback')}")
+
+
+_CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY",
+                              re.IGNORECASE)
+
+
+def check_container_env_secrets(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    if args.resource_type != CONTAINER:
+        return
+    envs = prop(args.props, "envs", [])
+    try:
+        count = len(envs) if envs is not UNKNOWN else 0
+    except UnknownValueError:
+        count = 0
+    known_secrets = stack.secret_values()
+    for i in range(count):
+        try:
+            entry = envs[i]
+        except UnknownValueError:
+            continue
+        if not isinstance(entry, str) or "=" not in entry:
+            continue
+        name, value = entry.split("=", 1)
+        if not value:
+            continue
+        holds_credential = bool(_CREDENTIAL_NAME.search(name)) or any(s in value for s in known_secrets)
+        if holds_credential and not is_secret(args.urn, f"envs[{i}]"):
+            yield (f"{where(args)}: envs[{i}] ({name}) holds a credential but is not a Pulumi secret, so its "
+                   f"value is stored in plaintext in the state and shown by preview. Fix: build the list "
+                   f"with pulumi.Output.secret(...) from secret inputs (`pulumi config set --secret`). "
+                   f"{_exception_hint('docker-env-credentials-are-secrets')}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mandatory: Kestra objects
+
+# Dynamic resources of kestra/resources.py and the properties Kestra shows to anyone who can
+# read the namespace.
+KESTRA_CONTENT = {
+    "pulumi-python:dynamic/kestra:Flow": "source",
+    "pulumi-python:dynamic/kestra:Dashboard": "source",
+    "pulumi-python:dynamic/kestra:NamespaceFile": "content",
+    "pulumi-python:dynamic/kestra:KvEntry": "value",
+}
+
+
+# A secret output of a resource counts from this length: generated passwords and keys are far
+# longer, while providers also mark short non-credentials secret (a bucket's effectiveLabels).
+MIN_RESOURCE_SECRET_LENGTH = 12
+
+
+def _candidates(path: str, value: Any) -> set[str]:
+    """Credential-like strings in a resource's secret value: the value, or the value part of
+    NAME=value (container envs); labels, which providers mark secret, are not credentials."""
+    if not isinstance(value, str) or path.split("[")[0].split(".")[0].lower().endswith("labels"):
+        return set()
+    found = {value}
+    if m := re.match(r"^[A-Za-z_][A-Za-z0-9_]*=(.*)$", value, re.S):
+        found.add(m.group(1))
+    return {v for v in found if len(v) >= MIN_RESOURCE_SECRET_LENGTH and not re.search(r"\s", v)}
+
+
+def check_kestra_sources(args: StackValidationArgs, report: ReportViolation) -> None:
+    policy = "kestra-objects-hold-no-stack-secret"
+    if excepted(policy):
+        return
+    stack = settings()
+    secrets = set(stack.secret_values())
+    for resource in args.resources:
+        for path, value in secret_paths(resource.urn).items():
+            secrets |= _candidates(path, value)
+    for resource in args.resources:
+        key = KESTRA_CONTENT.get(resource.resource_type)
+        if key is None or is_secret(resource.urn, key):
+            continue
+        text = prop(resource.props, key)
+        if not isinstance(text, str):
+            text = json.dumps(plain(text)) if text not in (None, UNKNOWN) else ""
+        if any(s in text for s in secrets):
+            report(f"resource '{resource.name}' ({resource.resource_type}): {key} contains the value of one "
+                   f"of the stack's secrets, which Kestra shows in plaintext to anyone who can read the "
+                   f"namespace. Fix: reference it as {{{{ secret('NAME') }}}} (the runtime's SECRET_* "
+                   f"variables) instead of pasting it. {_exception_hint(policy)}", resource.urn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Advisory
+
+LABELLED_TYPES = (
+    "gcp:storage/bucket:Bucket",
+    "gcp:bigquery/dataset:Dataset",
+    "gcp:pubsub/topic:Topic",
+    "gcp:pubsub/subscription:Subscription",
+)
+
+
+def check_labels(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    if args.resource_type not in LABELLED_TYPES:
+        return
+    labels = plain(prop(args.props, "labels", {}))
+    if contains_unknown(labels):
+        return
+    missing = [k for k in STANDARD_LABELS if k not in (labels or {})]
+    if missing:
+        yield (f"{where(args)}: labels lack {', '.join(missing)}, so billing reports and `gcloud … "
+               f"--filter labels.` cannot find it. Fix: pass the stack's labels (config `labels`, "
+               f"which always holds managed-by and app).")
+
+
+def check_project(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    if not args.resource_type.startswith("gcp:") or stack.project is None:
+        return
+    project = prop(args.props, "project")
+    if isinstance(project, str) and project and project != stack.project:
+        yield (f"{where(args)}: project is {project}, not the stack's gcp:project {stack.project}, so "
+               f"`pulumi destroy` of this stack reaches into another project. Fix: drop the explicit "
+               f"project or use the stack's.")
+
+
+def check_image_tag(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
+    if args.resource_type != "docker:index/remoteImage:RemoteImage":
+        return
+    name = prop(args.props, "name")
+    if not isinstance(name, str) or "@sha256:" in name:
+        return
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if tag in (None, "latest"):
+        yield (f"{where(args)}: name is {name}, {'without a tag' if tag is None else 'tagged latest'}, so "
+               f"each pull may bring another version (Postgres data volumes are not upgraded "
+               f"automatically). Fix: pin a version, e.g. kestraVersion v1.1.7 or postgresImage postgres:17.")
+
+
+def report_exceptions(args: StackValidationArgs, report: ReportViolation) -> None:
+    known = {p.name for p in POLICIES}
+    for name, reason in sorted(settings().exceptions.items()):
+        if name in known:
+            report(f"policy {name} is switched off for this stack by config policyExceptions: {reason}")
+        else:
+            report(f"config policyExceptions names {name}, which is not a policy of this pack "
+                   f"(policies: {', '.join(sorted(known))}); it has no effect.")
+
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+
+POLICIES = [
+    _resource_policy(
+        "no-project-basic-or-admin-roles",
+        "No project-level basic or admin role (roles/owner, roles/editor, roles/*.admin), except the "
+        "walkthrough's admin roles under iamMode guide.",
+        MANDATORY, check_project_roles),
+    _resource_policy(
+        "bucket-uniform-access-and-public-access-prevention",
+        "Buckets use uniform bucket-level access and enforce public access prevention.",
+        MANDATORY, check_bucket_access),
+    _resource_policy(
+        "no-public-members",
+        "No allUsers or allAuthenticatedUsers on buckets, objects, datasets, topics or subscriptions.",
+        MANDATORY, check_public_members),
+    _resource_policy(
+        "docker-ports-on-loopback",
+        "Containers publish ports only on a loopback address, or on the address config hostAddress names.",
+        MANDATORY, check_container_ports),
+    _resource_policy(
+        "docker-env-credentials-are-secrets",
+        "A container environment variable holding a credential is a Pulumi secret.",
+        MANDATORY, check_container_env_secrets),
+    StackValidationPolicy(
+        name="kestra-objects-hold-no-stack-secret",
+        description="No Kestra flow, dashboard, namespace file or plain KV value contains one of the stack's secrets.",
+        enforcement_level=MANDATORY, validate=check_kestra_sources),
+    _resource_policy(
+        "gcp-standard-labels",
+        "GCP resources that take labels carry the stack's labels (managed-by, app).",
+        ADVISORY, check_labels),
+    _resource_policy(
+        "gcp-resources-in-stack-project",
+        "GCP resources live in the stack's gcp:project.",
+        ADVISORY, check_project),
+    _resource_policy(
+        "docker-image-tag-pinned",
+        "Images are pulled by a pinned tag (not latest, not untagged).",
+        ADVISORY, check_image_tag),
+    StackValidationPolicy(
+        name="policy-exceptions-in-use",
+        description="Lists the policies this stack switches off through config policyExceptions.",
+        enforcement_level=ADVISORY, validate=report_exceptions),
+]

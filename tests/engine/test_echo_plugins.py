@@ -1,0 +1,129 @@
+"""The echo provider plugins are held to the real providers: the version the Python SDK asks for,
+the real attribute names, the real replacements, and a Diff that shows what the program changes
+(including a value that changes on every run) the way the engine then acts on it."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import subprocess
+from importlib import resources
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import provider_pb2_grpc
+
+from tests.engine.conftest import ECHO_PROVIDERS, PROJECT_ID
+from tests.engine.test_lifecycle import UP, summary
+
+
+def sdk_plugin_version(name: str) -> str:
+    """The plugin version the installed SDK pulumi-<name> asks the engine for (pulumi-plugin.json)."""
+    spec = json.loads((resources.files(f"pulumi_{name}") / "pulumi-plugin.json").read_text())
+    assert spec["resource"] is True and spec["name"] == name
+    return spec["version"].lstrip("v")
+
+
+@pytest.mark.parametrize("name", ECHO_PROVIDERS)
+def test_each_echo_plugin_answers_GetPluginInfo_with_the_version_its_sdk_asks_for(name, echo_plugins):
+    process = subprocess.Popen([str(echo_plugins.binary(name))], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline())  # a plugin prints its port first, as the engine expects
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=30)
+        assert info.version == sdk_plugin_version(name)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def echo_table(echo_plugins) -> dict:
+    run = subprocess.run([str(echo_plugins.binary("gcp")), "-table"], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(run.stdout)
+
+
+def sdk_class(token: str):
+    """The Python SDK class registered under a type or invoke token ("gcp:storage/bucket:Bucket")."""
+    package, module_path, name = token.split(":")
+    module = importlib.import_module(f"pulumi_{package}" + ("" if module_path.startswith("index/") else "." + module_path.split("/")[0]))
+    cls = getattr(module, name[0].upper() + name[1:] + ("Result" if name[0].islower() else ""))
+    if not name[0].islower():
+        assert f"'{token}'" in inspect.getsource(cls), f"{cls} is not {token}"
+    return cls
+
+
+def attribute_names(cls) -> set[str]:
+    """The wire names of a resource's properties, as its SDK's getters declare them."""
+    return {getattr(member.fget, "_pulumi_name") for _, member in inspect.getmembers(cls)
+            if isinstance(member, property) and hasattr(member.fget, "_pulumi_name")}
+
+
+def test_every_computed_output_and_replacing_input_is_a_real_attribute(echo_plugins):
+    table = echo_table(echo_plugins)
+    assert set(table["providers"]) == set(ECHO_PROVIDERS)
+    for token, row in table["types"].items():
+        names = attribute_names(sdk_class(token))
+        assert names, token
+        for attr in row["computed"] + (row["replaces"] or []) + (row["replaceAllBut"] or []):
+            assert attr in names, f"{token}: {attr} is not an attribute of the real provider ({sorted(names)})"
+        assert set(row["secret"]) <= set(row["computed"])
+
+
+def test_secret_outputs_are_those_the_sdks_mark_secret(echo_plugins):
+    # The SDKs list a resource's sensitive outputs in additional_secret_outputs.
+    table = echo_table(echo_plugins)
+    for token, row in table["types"].items():
+        source = inspect.getsource(sdk_class(token))
+        marked = re.search(r"additional_secret_outputs=\[([^\]]*)\]", source)
+        sdk_secret = set(re.findall(r'"(\w+)"', marked.group(1))) if marked else set()
+        assert set(row["secret"]) == sdk_secret & set(row["computed"]), token
+
+
+def test_the_invoke_answers_with_the_real_result_fields(echo_plugins):
+    table = echo_table(echo_plugins)
+    assert table["invokes"] == ["gcp:storage/getProjectServiceAccount:getProjectServiceAccount"]
+    fields = attribute_names(sdk_class(table["invokes"][0]))
+    assert {"emailAddress", "member", "project", "id"} <= fields
+
+
+def test_a_value_that_changes_on_every_run_is_a_perpetual_diff(local_project):
+    runtime = local_project.dir / "infra" / "runtime.py"
+    source = runtime.read_text()
+    edited = source.replace('driver="bridge",', 'driver="bridge", labels=[docker.NetworkLabelArgs(label="at", value=str(__import__("time").time_ns()))],', 1)
+    assert edited != source
+    runtime.write_text(edited)
+    local_project.pulumi(*UP)
+    for _ in range(2):
+        run = local_project.pulumi("preview", "--expect-no-changes", "--diff", check=False)
+        assert run.returncode != 0, run.output
+        assert "~ docker:index/network:Network: (update)" in run.output, run.output
+        assert re.search(r"~ 1 to update", run.output) and re.search(r'~ value: "\d+" => "\d+"', run.output), run.output
+        local_project.pulumi(*UP)
+
+
+def test_a_change_the_real_provider_forces_new_replaces_and_one_it_updates_does_not(gcp_project):
+    gcp_project.pulumi(*UP)
+    gcp_project.reset_echo_log()
+    # bucket `name` is ForceNew in google_storage_bucket; `labels` update in place.
+    gcp_project.set_config({"bucketName": f"{PROJECT_ID}-data"})
+    gcp_project.pulumi("config", "set", "--path", "labels.team", "data")
+    up = gcp_project.pulumi(*UP, "--diff")
+    assert "+-gcp:storage/bucket:Bucket: (replace)" in up.output, up.output
+    log = gcp_project.echo_log()
+    bucket_ops = [e["op"] for e in log if e["type"] == "gcp:storage/bucket:Bucket"]
+    assert bucket_ops == ["create", "delete"], log  # replaced: the new one first, then the old one
+    topic_ops = [e["op"] for e in log if e["type"] == "gcp:pubsub/topic:Topic"]
+    assert topic_ops == ["update"]  # labels changed in place
+    assert gcp_project.stack_outputs()["bucketUrl"] == f"gs://{PROJECT_ID}-data"
+    gcp_project.pulumi("preview", "--expect-no-changes")
+
+
+def test_a_resource_type_without_a_row_in_the_table_stops_the_preview_naming_it(local_project):
+    main = local_project.dir / "__main__.py"
+    main.write_text(main.read_text() + '\nimport pulumi_random\npulumi_random.RandomString("probe", length=8)\n')
+    run = local_project.pulumi("preview", check=False)
+    assert run.returncode != 0
+    assert "the echo plugin random has no row for resource type random:index/randomString:RandomString" in run.output, run.output
