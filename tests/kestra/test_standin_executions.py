@@ -158,6 +158,7 @@ def test_copilot_route_exists_only_when_ai_is_configured(standin, client):
     with pytest.raises(KestraApiError) as err:
         client.generate_flow("write a flow", "c1")
     assert err.value.status == 404
+    assert str(err.value).startswith("AI copilot: ")  # what the tour prints when Kestra has no AI
     standin.execution_model.ai_answer = "id: x\nnamespace: y\ntasks: []\n"
     assert client.generate_flow("write a flow", "c1") == "id: x\nnamespace: y\ntasks: []\n"
     assert standin.execution_model.ai_prompts == [{"conversationId": "c1", "userPrompt": "write a flow", "flowYaml": ""}]
