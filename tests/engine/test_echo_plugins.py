@@ -45,13 +45,27 @@ def echo_table(echo_plugins) -> dict:
     return json.loads(run.stdout)
 
 
+# pulumi-kubernetes' API groups as its Python modules; a group it does not know is a custom
+# resource, registered by apiextensions.CustomResource as kubernetes:<apiVersion>:<kind>.
+KUBERNETES_GROUPS = {"core": "core", "helm.sh": "helm", "networking.k8s.io": "networking", "apps": "apps"}
+
+
 def sdk_class(token: str):
     """The Python SDK class registered under a type or invoke token ("gcp:storage/bucket:Bucket")."""
     package, module_path, name = token.split(":")
-    module = importlib.import_module(f"pulumi_{package}" + ("" if module_path.startswith("index/") else "." + module_path.split("/")[0]))
+    if package == "kubernetes":
+        group, version = module_path.rsplit("/", 1)
+        if group not in KUBERNETES_GROUPS:
+            # A CustomResource's outputs are whatever the object holds; its Args name the
+            # properties every custom resource has (apiVersion, kind, metadata).
+            return importlib.import_module("pulumi_kubernetes.apiextensions").CustomResourceArgs
+        module = importlib.import_module(f"pulumi_kubernetes.{KUBERNETES_GROUPS[group]}.{version}")
+    else:
+        module = importlib.import_module(f"pulumi_{package}" + ("" if module_path.startswith("index/") else "." + module_path.split("/")[0]))
     cls = getattr(module, name[0].upper() + name[1:] + ("Result" if name[0].islower() else ""))
     if not name[0].islower():
-        assert f"'{token}'" in inspect.getsource(cls), f"{cls} is not {token}"
+        source = inspect.getsource(cls)
+        assert f"'{token}'" in source or f'"{token}"' in source, f"{cls} is not {token}"
     return cls
 
 
