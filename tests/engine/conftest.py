@@ -14,13 +14,18 @@
 - `external_project`: `engine_project` configured for the external-Kestra profile against the
   stand-in (no GCP, no Docker: the only provider it needs is the dynamic provider host).
 - `echo_plugins`: our echo provider plugins (``.tools/echo``, built by ``scripts/install-tools``)
-  standing in for gcp, docker and random. `EngineProject.install_echo_plugins` puts them into the
-  project's own ``PULUMI_HOME/plugins`` under the version each reports, where the engine resolves
-  them by name and version like downloaded plugins; every create, update and delete they receive
-  is logged (`EngineProject.echo_log`).
+  standing in for gcp, docker, random, kubernetes and tls. `EngineProject.install_echo_plugins`
+  puts them into the project's own ``PULUMI_HOME/plugins`` under the version each reports, where
+  the engine resolves them by name and version like downloaded plugins; every create, update and
+  delete they receive is logged (`EngineProject.echo_log`).
 - `local_project` / `gcp_project`: the Docker runtime (local profile) and GCP + Docker (gcp
   profile) on the echo plugins, Kestra's published address pointed by config at the stand-in, so
   the deployment really talks to a Kestra (`uiPort` is the stand-in's port).
+- `gke_standin` / `gke_project`: the gke profile (GCP + Kestra on GKE) on the echo plugins; the
+  endpoint's reserved address is a loopback address on whose port 443 the stand-in answers HTTPS
+  as the Ingress's load balancer would (`tests.support.echo_cloud`), with the certificate the stack
+  issued and uploaded, so the flows deploy over verified HTTPS. The echo plugins keep what they
+  hold in the project's ``echo-cloud`` folder (`echo_store`).
 
 Without `install_echo_plugins` no provider plugin is installed: a command that needs one fails
 with the CLI's "no resource plugin" error, which tests may assert on.
