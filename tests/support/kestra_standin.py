@@ -463,12 +463,13 @@ class KestraStandin:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
-    def listen_tls(self, host: str, port: int, context: Callable[[], "ssl.SSLContext"]) -> "KestraStandin":
+    def listen_tls(self, host: str, port: int, context: Callable[[], "ssl.SSLContext"]) -> int:
         """Also serves the same Kestra over HTTPS on host:port, as a TLS-terminating load
         balancer in front of it would. `context()` is asked for the server context at every
         handshake (the certificate it serves may change while the stand-in runs); when it
         raises, the connection is closed before the handshake completes, as a load balancer with
-        no certificate for the address does. Stopped by `stop()`."""
+        no certificate for the address does. Returns the port (`port` 0: a free one). Stopped by
+        `stop()`."""
         import ssl
 
         standin = self
@@ -496,7 +497,7 @@ class KestraStandin:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         self._tls_servers.append(server)
-        return self
+        return server.server_address[1]
 
     def stop(self) -> None:
         """Stops listening; state is kept, so `start()` again models a restart."""
