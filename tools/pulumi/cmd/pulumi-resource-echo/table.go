@@ -363,6 +363,8 @@ var resources = map[string]resourceSpec{
 					r.lookupString("project"), r.lookupString("location"), r.lookupString("cluster"), r.lookupString("name"), randomHex(8)))})
 			})},
 		},
+		// nodeConfig updates in place (machine type, disk type and size since the Terraform google
+		// provider 5.10; a few of its fields still force new, which top-level diffs cannot tell).
 		replaces: []string{"name", "namePrefix", "project", "location", "cluster", "initialNodeCount"},
 	},
 	"gcp:sql/databaseInstance:DatabaseInstance": {
