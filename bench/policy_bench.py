@@ -1,6 +1,6 @@
 """Benchmark: what the policy pack costs a `pulumi preview`, per profile.
 
-    python bench/policy_bench.py [--profiles gcp local external] [--repeat 5]
+    python bench/policy_bench.py [--profiles gcp local external gke] [--repeat 5]
 
 Needs what the engine tests need (scripts/install-tools: the CLI and the echo plugins, and the
 test virtualenv running this script). For each profile it builds a stack as the engine tests do
@@ -28,17 +28,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.engine.conftest import (  # noqa: E402
-    PROJECT_ID, EngineProject, StandinProcess, _engine_env, copy_project, find_echo_plugins,
-    find_pulumi_tools, point_docker_runtime_at,
+    ECHO_EXTERNAL_ADDRESS_ENV, PROJECT_ID, EngineProject, StandinProcess, _engine_env, _free_loopback_https_address,
+    copy_project, echo_store, find_echo_plugins, find_pulumi_tools, point_docker_runtime_at,
 )
 
 
-def start_standin() -> StandinProcess:
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.kestra_standin"], cwd=REPO,
+def start_standin(*args: str) -> StandinProcess:
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.kestra_standin", *args], cwd=REPO,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     info = json.loads(process.stdout.readline())
     threading.Thread(target=process.stdout.read, daemon=True).start()
-    return StandinProcess(info["url"], info["username"], info["password"], process)
+    return StandinProcess(info["url"], info["username"], info["password"], process, info.get("https"))
 
 
 def make_project(root: Path, profile: str, standin: StandinProcess) -> EngineProject:
@@ -52,6 +52,11 @@ def make_project(root: Path, profile: str, standin: StandinProcess) -> EnginePro
         project.set_config({"kestraPassword": standin.password}, secret=True)
         return project
     project.install_echo_plugins(echo)
+    if profile == "gke":  # as the gke_project fixture: the endpoint's address is the stand-in's load balancer
+        project.env[ECHO_EXTERNAL_ADDRESS_ENV] = standin.address
+        project.set_config({"gcp:project": PROJECT_ID, "profile": "gke", "kestraUsername": standin.username})
+        project.set_config({"kestraPassword": standin.password}, secret=True)
+        return project
     project.set_config({"gcp:project": PROJECT_ID} if profile == "gcp" else {"profile": "local"})
     point_docker_runtime_at(project, standin)
     return project
@@ -78,22 +83,26 @@ def report(profile: str, case: str, times: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", nargs="+", default=["gcp", "local", "external"], choices=["gcp", "local", "external"])
+    profiles = ["gcp", "local", "external", "gke"]
+    parser.add_argument("--profiles", nargs="+", default=profiles, choices=profiles)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     for profile in args.profiles:
-        standin = start_standin()
-        try:
-            with tempfile.TemporaryDirectory(prefix="policy-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="policy-bench-") as tmp:
+            # gke: Kestra behind the load balancer on port 443 of a loopback address (needs root).
+            lb = ("--load-balancer", f"{_free_loopback_https_address()}:443",
+                  "--echo-store", str(echo_store(Path(tmp) / "deployed"))) if profile == "gke" else ()
+            standin = start_standin(*lb)
+            try:
                 fresh = make_project(Path(tmp) / "fresh", profile, standin)
                 report(profile, "first", timed_previews(fresh, args.repeat))
                 deployed = make_project(Path(tmp) / "deployed", profile, standin)
                 deployed.pulumi("up", "--yes", "--skip-preview")
                 report(profile, "no-op", timed_previews(deployed, args.repeat))
                 deployed.pulumi("destroy", "--yes")
-        finally:
-            standin.process.stdin.close()
-            standin.process.wait(timeout=30)
+            finally:
+                standin.process.stdin.close()
+                standin.process.wait(timeout=30)
 
 
 if __name__ == "__main__":

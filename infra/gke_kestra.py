@@ -60,21 +60,33 @@ def internal_storage_bucket_name(project: str) -> str:
     return f"{project}-kestra-internal"
 
 
+def _backend_config_annotation(name: pulumi.Input[str]) -> pulumi.Input[str]:
+    def render(n: str) -> str:
+        return json.dumps({"default": n})
+
+    return render(name) if isinstance(name, str) else pulumi.Output.from_input(name).apply(render)
+
+
 def chart_values(
     *,
     image_tag: str,
     worker_replicas: int,
-    application: dict,
-    config_secret_name: str,
-    env_secret_name: str,
-    ca_config_map_name: str,
-    gcp_service_account_email: str,
-    backend_config_name: str,
-    address_name: str,
-    certificate_name: str,
+    application: pulumi.Input[dict],
+    config_secret_name: pulumi.Input[str],
+    env_secret_name: pulumi.Input[str],
+    ca_config_map_name: pulumi.Input[str],
+    gcp_service_account_email: pulumi.Input[str],
+    backend_config_name: pulumi.Input[str],
+    address_name: pulumi.Input[str],
+    certificate_name: pulumi.Input[str],
     domain: Optional[str],
 ) -> dict:
-    """The values of the Helm release (plain data; nothing secret in it)."""
+    """The values of the Helm release (nothing secret in them).
+
+    The structure is plain data and each value that comes from another resource stays an Output
+    in its place, so a preview knows every value but those (e.g. the database's address, known
+    once Cloud SQL exists): the chart's service type and Ingress settings are known — and judged
+    by the policy pack — before anything is created."""
     return {
         "image": {"tag": image_tag},
         "configurations": {
@@ -107,7 +119,7 @@ def chart_values(
         "service": {
             "annotations": {
                 "cloud.google.com/neg": json.dumps({"ingress": True}),
-                "cloud.google.com/backend-config": json.dumps({"default": backend_config_name}),
+                "cloud.google.com/backend-config": _backend_config_annotation(backend_config_name),
             }
         },
         "ingress": {
@@ -299,29 +311,18 @@ class KestraOnGke(pulumi.ComponentResource):
             else endpoint.security_policy_name.apply(backend_config_spec),
             opts=in_namespace,
         )
-        values = pulumi.Output.all(
+        values = chart_values(
+            image_tag=args.image_tag,
+            worker_replicas=args.worker_replicas,
             application=self.application,
-            config_secret=_metadata_name(self.config_secret),
-            env_secret=_metadata_name(self.env_secret),
-            ca_config_map=_metadata_name(self.ca_config_map),
-            email=args.service_account_email,
-            backend_config=_metadata_name(self.backend_config),
-            address=endpoint.address_name,
-            certificate=endpoint.certificate_name,
-        ).apply(
-            lambda v: chart_values(
-                image_tag=args.image_tag,
-                worker_replicas=args.worker_replicas,
-                application=v["application"],
-                config_secret_name=v["config_secret"],
-                env_secret_name=v["env_secret"],
-                ca_config_map_name=v["ca_config_map"],
-                gcp_service_account_email=v["email"],
-                backend_config_name=v["backend_config"],
-                address_name=v["address"],
-                certificate_name=v["certificate"],
-                domain=args.domain,
-            )
+            config_secret_name=_metadata_name(self.config_secret),
+            env_secret_name=_metadata_name(self.env_secret),
+            ca_config_map_name=_metadata_name(self.ca_config_map),
+            gcp_service_account_email=args.service_account_email,
+            backend_config_name=_metadata_name(self.backend_config),
+            address_name=endpoint.address_name,
+            certificate_name=endpoint.certificate_name,
+            domain=args.domain,
         )
         self.release = k8s.helm.v3.Release(
             "kestra",

@@ -14,13 +14,18 @@
 - `external_project`: `engine_project` configured for the external-Kestra profile against the
   stand-in (no GCP, no Docker: the only provider it needs is the dynamic provider host).
 - `echo_plugins`: our echo provider plugins (``.tools/echo``, built by ``scripts/install-tools``)
-  standing in for gcp, docker and random. `EngineProject.install_echo_plugins` puts them into the
-  project's own ``PULUMI_HOME/plugins`` under the version each reports, where the engine resolves
-  them by name and version like downloaded plugins; every create, update and delete they receive
-  is logged (`EngineProject.echo_log`).
+  standing in for gcp, docker, random, kubernetes and tls. `EngineProject.install_echo_plugins`
+  puts them into the project's own ``PULUMI_HOME/plugins`` under the version each reports, where
+  the engine resolves them by name and version like downloaded plugins; every create, update and
+  delete they receive is logged (`EngineProject.echo_log`).
 - `local_project` / `gcp_project`: the Docker runtime (local profile) and GCP + Docker (gcp
   profile) on the echo plugins, Kestra's published address pointed by config at the stand-in, so
   the deployment really talks to a Kestra (`uiPort` is the stand-in's port).
+- `gke_standin` / `gke_project`: the gke profile (GCP + Kestra on GKE) on the echo plugins; the
+  endpoint's reserved address is a loopback address on whose port 443 the stand-in answers HTTPS
+  as the Ingress's load balancer would (`tests.support.echo_cloud`), with the certificate the stack
+  issued and uploaded, so the flows deploy over verified HTTPS. The echo plugins keep what they
+  hold in the project's ``echo-cloud`` folder (`echo_store`).
 
 Without `install_echo_plugins` no provider plugin is installed: a command that needs one fails
 with the CLI's "no resource plugin" error, which tests may assert on.
@@ -30,8 +35,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -51,8 +58,11 @@ TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 INSTALL_COMMAND = "scripts/install-tools (needs Go; builds the Pulumi CLI into .tools/bin)"
 TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
 ECHO_DIR = REPO_ROOT / ".tools" / "echo"
-ECHO_PROVIDERS = ("gcp", "docker", "random")
+ECHO_PROVIDERS = ("gcp", "docker", "random", "kubernetes", "tls")
 ECHO_LOG_ENV = "PULUMI_ECHO_PLUGIN_LOG"
+ECHO_STORE_ENV = "PULUMI_ECHO_PLUGIN_STORE"
+# The address the echo gcp plugin reserves for an EXTERNAL global address (the gke endpoint's).
+ECHO_EXTERNAL_ADDRESS_ENV = "PULUMI_ECHO_GCP_EXTERNAL_ADDRESS"
 # What `pulumi up` needs of the repository: the program, its packages, what it deploys, and the
 # policy pack (`--policy-pack policy`).
 PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "infra", "kestra", "flows", "data", "policy")
@@ -234,6 +244,7 @@ class EngineProject:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"pulumi-resource-{name}").symlink_to(echo.binary(name))
         self.env[ECHO_LOG_ENV] = str(self.dir.parent / "echo-operations.jsonl")
+        self.env[ECHO_STORE_ENV] = str(echo_store(self.dir.parent))
 
     def echo_log(self) -> list[dict]:
         """Every create, update and delete the echo plugins received, oldest first."""
@@ -246,6 +257,11 @@ class EngineProject:
     def stack_outputs(self, show_secrets: bool = True) -> dict:
         args = ["stack", "output", "--json"] + (["--show-secrets"] if show_secrets else [])
         return self.pulumi(*args).json()
+
+
+def echo_store(root: Path) -> Path:
+    """Where the echo plugins of the project in `root` keep the live resources (tests.support.echo_cloud)."""
+    return root / "echo-cloud"
 
 
 def _engine_env(root: Path, tools: PulumiTools) -> dict:
@@ -297,6 +313,13 @@ class StandinProcess:
     username: str
     password: str
     process: subprocess.Popen
+    https: Optional[str] = None  # the load balancer's URL, https://<address> (gke_standin)
+
+    @property
+    def address(self) -> str:
+        """The address the load balancer listens on (port 443)."""
+        assert self.https is not None, "this stand-in has no load balancer"
+        return self.https.removeprefix("https://")
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         """Calls one of the stand-in's /_standin/ control paths (no auth) and returns its JSON."""
@@ -310,10 +333,10 @@ class StandinProcess:
         return json.loads(raw) if raw else None
 
 
-@pytest.fixture
-def kestra_standin() -> StandinProcess:
+def _run_standin(*args: str):
+    """Runs the stand-in in its own process; yields its StandinProcess and checks no hazard came."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.kestra_standin"], cwd=REPO_ROOT,
+        [sys.executable, "-m", "tests.support.kestra_standin", *args], cwd=REPO_ROOT,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -323,7 +346,7 @@ def kestra_standin() -> StandinProcess:
         info = json.loads(line)
         # Keep draining its stdout so a chatty stand-in never blocks on a full pipe.
         threading.Thread(target=process.stdout.read, daemon=True).start()
-        standin = StandinProcess(info["url"], info["username"], info["password"], process)
+        standin = StandinProcess(info["url"], info["username"], info["password"], process, info.get("https"))
         yield standin
         # A PUT of a missing flow or dashboard can freeze a real Kestra 1.1 (KestraStandin._hazard).
         hazards = standin.control("GET", "stats")["hazards"]
@@ -335,6 +358,40 @@ def kestra_standin() -> StandinProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def kestra_standin() -> StandinProcess:
+    yield from _run_standin()
+
+
+def _free_loopback_https_address() -> str:
+    """A loopback address (127.0.0.0/8, not 127.0.0.1) whose port 443 this process may bind."""
+    for _ in range(20):
+        address = f"127.{secrets.randbelow(200) + 20}.{secrets.randbelow(256)}.{secrets.randbelow(250) + 2}"
+        probe = socket.socket()
+        try:
+            probe.bind((address, 443))
+            return address
+        except PermissionError:
+            tiers.require(False, "binding port 443 on a loopback address (the gke profile's kestraUrl is "
+                                 "https://<address>, no port)",
+                          "run the engine tests as root, or sysctl -w net.ipv4.ip_unprivileged_port_start=443")
+        except OSError:
+            continue  # in use: try another address
+        finally:
+            probe.close()
+    raise RuntimeError("no loopback address with a free port 443 found")
+
+
+@pytest.fixture
+def gke_standin(tmp_path: Path) -> StandinProcess:
+    """The stand-in behind the gke profile's load balancer: plain HTTP on 127.0.0.1 for the
+    test's control calls, and HTTPS on port 443 of a loopback address of its own — the address
+    the echo gcp plugin reserves for the stack's endpoint — serving the SSL certificate the
+    stack uploaded and its Ingress names (tests.support.echo_cloud.LoadBalancer)."""
+    address = _free_loopback_https_address()
+    yield from _run_standin("--load-balancer", f"{address}:443", "--echo-store", str(echo_store(tmp_path)))
 
 
 @pytest.fixture
@@ -362,6 +419,19 @@ def local_project(engine_project: EngineProject, kestra_standin: StandinProcess,
     engine_project.install_echo_plugins(echo_plugins)
     engine_project.set_config({"profile": "local"})
     point_docker_runtime_at(engine_project, kestra_standin)
+    return engine_project
+
+
+@pytest.fixture
+def gke_project(engine_project: EngineProject, gke_standin: StandinProcess, echo_plugins: EchoPlugins) -> EngineProject:
+    """The gke profile: every GCP resource of the gcp profile, the network, GKE, Cloud SQL and the
+    HTTPS endpoint (echo gcp and tls plugins), Kestra's release and Kubernetes objects (echo
+    kubernetes plugin). The endpoint's reserved address is the stand-in's load balancer, so the
+    flows deploy to https://<address> verified against the CA the stack issued."""
+    engine_project.install_echo_plugins(echo_plugins)
+    engine_project.env[ECHO_EXTERNAL_ADDRESS_ENV] = gke_standin.address
+    engine_project.set_config({"gcp:project": PROJECT_ID, "profile": "gke", "kestraUsername": gke_standin.username})
+    engine_project.set_config({"kestraPassword": gke_standin.password}, secret=True)
     return engine_project
 
 

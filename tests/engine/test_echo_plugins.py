@@ -45,13 +45,27 @@ def echo_table(echo_plugins) -> dict:
     return json.loads(run.stdout)
 
 
+# pulumi-kubernetes' API groups as its Python modules; a group it does not know is a custom
+# resource, registered by apiextensions.CustomResource as kubernetes:<apiVersion>:<kind>.
+KUBERNETES_GROUPS = {"core": "core", "helm.sh": "helm", "networking.k8s.io": "networking", "apps": "apps"}
+
+
 def sdk_class(token: str):
     """The Python SDK class registered under a type or invoke token ("gcp:storage/bucket:Bucket")."""
     package, module_path, name = token.split(":")
-    module = importlib.import_module(f"pulumi_{package}" + ("" if module_path.startswith("index/") else "." + module_path.split("/")[0]))
+    if package == "kubernetes":
+        group, version = module_path.rsplit("/", 1)
+        if group not in KUBERNETES_GROUPS:
+            # A CustomResource's outputs are whatever the object holds; its Args name the
+            # properties every custom resource has (apiVersion, kind, metadata).
+            return importlib.import_module("pulumi_kubernetes.apiextensions").CustomResourceArgs
+        module = importlib.import_module(f"pulumi_kubernetes.{KUBERNETES_GROUPS[group]}.{version}")
+    else:
+        module = importlib.import_module(f"pulumi_{package}" + ("" if module_path.startswith("index/") else "." + module_path.split("/")[0]))
     cls = getattr(module, name[0].upper() + name[1:] + ("Result" if name[0].islower() else ""))
     if not name[0].islower():
-        assert f"'{token}'" in inspect.getsource(cls), f"{cls} is not {token}"
+        source = inspect.getsource(cls)
+        assert f"'{token}'" in source or f'"{token}"' in source, f"{cls} is not {token}"
     return cls
 
 
@@ -127,3 +141,67 @@ def test_a_resource_type_without_a_row_in_the_table_stops_the_preview_naming_it(
     run = local_project.pulumi("preview", check=False)
     assert run.returncode != 0
     assert "the echo plugin random has no row for resource type random:index/randomString:RandomString" in run.output, run.output
+
+
+def test_a_changed_secret_value_replaces_the_kubernetes_secret_and_the_release_names_the_new_one(gke_project):
+    # README "Kestra on GKE": both Secrets get generated names; when a value changes Pulumi replaces
+    # the Secret (pulumi-kubernetes: Secrets are immutable unless enableSecretMutable), the chart's
+    # values name the new one and the pods roll. Names as pulumi-kubernetes gives them:
+    # <resource name>-<8 hex>, annotated pulumi.com/autonamed.
+    from tests.engine.conftest import ECHO_STORE_ENV
+    from tests.support.echo_cloud import live_resources
+
+    store = gke_project.env[ECHO_STORE_ENV]
+    gke_project.set_config({"githubToken": "ghp_" + "1" * 36}, secret=True)
+    gke_project.pulumi(*UP)
+
+    def secret_env_name() -> str:
+        [secret] = [r for r in live_resources(store, "kubernetes:core/v1:Secret") if "::secret-env" in r["urn"]]
+        assert secret["outputs"]["metadata"]["annotations"]["pulumi.com/autonamed"] == "true"
+        assert re.fullmatch(r"secret-env-[0-9a-f]{8}", secret["outputs"]["metadata"]["name"])
+        return secret["outputs"]["metadata"]["name"]
+
+    def release_env_from() -> str:
+        [release] = live_resources(store, "kubernetes:helm.sh/v3:Release")
+        [source] = release["outputs"]["values"]["common"]["extraEnvFrom"]
+        return source["secretRef"]["name"]
+
+    before = secret_env_name()
+    assert release_env_from() == before
+    gke_project.reset_echo_log()
+    gke_project.set_config({"githubToken": "ghp_" + "2" * 36}, secret=True)
+    up = gke_project.pulumi(*UP, "--diff")
+    assert "+-kubernetes:core/v1:Secret: (replace)" in up.output, up.output
+    log = gke_project.echo_log()
+    assert [e["op"] for e in log if e["type"] == "kubernetes:core/v1:Secret"] == ["create", "delete"]  # new first
+    assert [e["op"] for e in log if e["type"] == "kubernetes:helm.sh/v3:Release"] == ["update"]  # helm upgrade
+    after = secret_env_name()
+    assert after != before and release_env_from() == after
+    gke_project.pulumi("preview", "--expect-no-changes")
+
+
+def test_only_a_new_cluster_replaces_the_kubernetes_provider_and_the_objects_in_it(gke_project):
+    # README "The Kubernetes provider and its credentials": clusterIdentifier is the cluster's id, so
+    # only a new cluster replaces the provider and the objects in it (pulumi-kubernetes replaces a
+    # provider only when clusterIdentifier changes). `location` is ForceNew for google_container_cluster.
+    gke_project.pulumi(*UP)
+    gke_project.reset_echo_log()
+    gke_project.set_config({"gkeMachineType": "e2-standard-8"})  # the node pool changes, the cluster does not
+    up = gke_project.pulumi(*UP, "--diff")
+    assert "pulumi:providers:kubernetes" not in {l.split(":", 1)[0] for l in up.output.splitlines()}
+    changed = {(e["type"], e["op"]) for e in gke_project.echo_log()}
+    assert ("gcp:container/nodePool:NodePool", "update") in changed
+    assert not {t for t, _ in changed if t.startswith("kubernetes:")}, changed
+    assert not {t for t, op in changed if op != "update"}, changed
+
+    gke_project.reset_echo_log()
+    gke_project.set_config({"gkeLocation": "europe-west2-c"})  # a new cluster
+    up = gke_project.pulumi(*UP, "--diff")
+    assert "+-pulumi:providers:kubernetes: (replace)" in up.output, up.output
+    log = gke_project.echo_log()
+    replaced = {e["type"] for e in log if e["op"] == "delete"}
+    assert {"gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool", "kubernetes:core/v1:Namespace",
+            "kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap", "kubernetes:cloud.google.com/v1:BackendConfig",
+            "kubernetes:helm.sh/v3:Release"} <= replaced
+    assert "gcp:sql/databaseInstance:DatabaseInstance" not in replaced  # Cloud SQL does not depend on the cluster
+    gke_project.pulumi("preview", "--expect-no-changes")

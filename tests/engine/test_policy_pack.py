@@ -33,7 +33,7 @@ def assert_passes(run) -> None:
     assert PACK_NAME in run.output and violations(run, "mandatory") == [], run.output
 
 
-@pytest.mark.parametrize("profile", ["gcp_project", "local_project", "external_project"])
+@pytest.mark.parametrize("profile", ["gcp_project", "local_project", "external_project", "gke_project"])
 def test_the_stack_as_shipped_passes_every_policy_in_every_profile(profile, request):
     project = request.getfixturevalue(profile)
     run = preview(project)
@@ -127,6 +127,51 @@ VIOLATIONS = [
               "docker-env-credentials-are-secrets",
               r"resource 'kestra-postgres' \(docker:index/container:Container\): envs\[1\] \(KESTRA_LOGIN\) "
               r"holds a credential but is not a Pulumi secret"),
+    # --- the gke profile ---
+    Violation("workload-identity-off", "gke_project", "infra/gke_cluster.py",
+              '            workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},\n', "",
+              "gke-workload-identity",
+              r"resource 'cluster' \(gcp:container/cluster:Cluster\): workloadIdentityConfig\.workloadPool is not set.*"
+              r'Fix: workload_identity_config=\{"workload_pool": "acme-data-123\.svc\.id\.goog"\}'),
+    Violation("nodes-on-the-gce-metadata-server", "gke_project", "infra/gke_cluster.py",
+              '"workload_metadata_config": {"mode": "GKE_METADATA"},', '"workload_metadata_config": {"mode": "GCE_METADATA"},',
+              "gke-workload-identity",
+              r"resource 'node-pool' \(gcp:container/nodePool:NodePool\): nodeConfig\.workloadMetadataConfig\.mode is "
+              r"GCE_METADATA.*Fix: workload_metadata_config="),
+    Violation("service-account-key-on-gke", "gke_project", "__main__.py",
+              "create_key=config.gke is None,", "create_key=True,",
+              "gke-no-service-account-keys",
+              r"resource 'service-account-key' \(gcp:serviceaccount/key:Key\): serviceAccountId .* gets a downloadable "
+              r"key although profile is gke.*Fix: remove the Key"),
+    Violation("cloud-sql-public-ip", "gke_project", "infra/cloudsql.py",
+              '"ipv4_enabled": False,', '"ipv4_enabled": True,',
+              "cloud-sql-private-and-ssl-only",
+              r"resource 'instance' \(gcp:sql/databaseInstance:DatabaseInstance\): settings\.ipConfiguration\.ipv4Enabled "
+              r"is True.*Fix: ip_configuration="),
+    Violation("cloud-sql-unencrypted", "gke_project", "infra/cloudsql.py",
+              '"ssl_mode": "ENCRYPTED_ONLY",', '"ssl_mode": "ALLOW_UNENCRYPTED_AND_ENCRYPTED",',
+              "cloud-sql-private-and-ssl-only",
+              r"resource 'instance' \(gcp:sql/databaseInstance:DatabaseInstance\): settings\.ipConfiguration\.sslMode is "
+              r"'ALLOW_UNENCRYPTED_AND_ENCRYPTED'.*Fix: ssl_mode=\"ENCRYPTED_ONLY\""),
+    Violation("chart-service-load-balancer", "gke_project", "infra/gke_kestra.py",
+              '        "service": {\n            "annotations": {',
+              '        "service": {\n            "type": "LoadBalancer",\n            "annotations": {',
+              "no-load-balancer-without-tls",
+              r"resource 'kestra' \(kubernetes:helm\.sh/v3:Release\): values\.service\.type is LoadBalancer.*"
+              r"Fix: keep the Service ClusterIP"),
+    Violation("ingress-answers-http", "gke_project", "infra/gke_kestra.py",
+              '"kubernetes.io/ingress.allow-http": "false",', '"kubernetes.io/ingress.allow-http": "true",',
+              "no-load-balancer-without-tls",
+              r"resource 'kestra' \(kubernetes:helm\.sh/v3:Release\): values\.ingress\.annotations\["
+              r"\"kubernetes\.io/ingress\.allow-http\"\] is 'true'.*Fix: "),
+    Violation("load-balancer-service", "gke_project", "infra/gke_kestra.py",
+              "        endpoint = args.endpoint\n",
+              "        endpoint = args.endpoint\n"
+              '        k8s.core.v1.Service("public", metadata=metadata, spec={"type": "LoadBalancer", '
+              '"selector": {"app.kubernetes.io/name": "kestra"}, "ports": [{"port": 80, "target_port": 8080}]}, '
+              "opts=in_namespace)\n",
+              "no-load-balancer-without-tls",
+              r"resource 'public' \(kubernetes:core/v1:Service\): spec\.type is LoadBalancer.*Fix: keep the Service ClusterIP"),
     Violation("password-in-a-flow", "external_project", "flows/dev.testing/leaky.yaml", "", "{password}",
               "kestra-objects-hold-no-stack-secret",
               r"resource 'dev\.testing/leaky' \(pulumi-python:dynamic/kestra:Flow\): source contains the value of "

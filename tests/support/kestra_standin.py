@@ -426,6 +426,8 @@ class KestraStandin:
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
         self._timer: Optional[threading.Timer] = None
+        self._tls_servers: list[ThreadingHTTPServer] = []
+        self.tls_failures: list[str] = []  # why each TLS handshake of `listen_tls` failed
         self.port = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -461,6 +463,42 @@ class KestraStandin:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
+    def listen_tls(self, host: str, port: int, context: Callable[[], "ssl.SSLContext"]) -> int:
+        """Also serves the same Kestra over HTTPS on host:port, as a TLS-terminating load
+        balancer in front of it would. `context()` is asked for the server context at every
+        handshake (the certificate it serves may change while the stand-in runs); when it
+        raises, the connection is closed before the handshake completes, as a load balancer with
+        no certificate for the address does. Returns the port (`port` 0: a free one). Stopped by
+        `stop()`."""
+        import ssl
+
+        standin = self
+
+        class Handler(_Handler):
+            server_standin = standin
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        server.daemon_threads = True
+        plain_get_request = server.get_request
+
+        def get_request():
+            sock, address = plain_get_request()
+            try:
+                sock.settimeout(10)
+                wrapped = context().wrap_socket(sock, server_side=True)
+                wrapped.settimeout(None)
+                return wrapped, address
+            except Exception as problem:  # noqa: BLE001 (any failure ends this connection only)
+                self.tls_failures.append(f"{type(problem).__name__}: {problem}")
+                sock.close()
+                raise OSError(str(problem)) from problem
+
+        server.get_request = get_request
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self._tls_servers.append(server)
+        return server.server_address[1]
+
     def stop(self) -> None:
         """Stops listening; state is kept, so `start()` again models a restart."""
         if self._timer is not None:
@@ -470,6 +508,10 @@ class KestraStandin:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for server in self._tls_servers:
+            server.shutdown()
+            server.server_close()
+        self._tls_servers = []
 
     def __enter__(self) -> "KestraStandin":
         return self.start()
@@ -1393,7 +1435,8 @@ def _control(standin: KestraStandin, method: str, path: str, body: bytes) -> tup
     """Answers one ``/_standin/...`` control request (test-only; not a Kestra path).
 
     - ``GET /_standin/stats``: counts of recorded Kestra requests (total and per method) and of
-      stored objects, and the hazardous requests seen (``hazards``, see `KestraStandin._hazard`);
+      stored objects, the hazardous requests seen (``hazards``, see `KestraStandin._hazard`) and
+      why each failed TLS handshake failed (``tls_failures``, see `KestraStandin.listen_tls`);
     - ``GET /_standin/requests``: the recorded requests (method, path, query, status);
     - ``POST /_standin/reset-log``: forgets the recorded requests;
     - ``GET /_standin/state``: every stored flow, namespace file, KV entry and dashboard;
@@ -1416,6 +1459,7 @@ def _control(standin: KestraStandin, method: str, path: str, body: bytes) -> tup
                 "kv": len(standin.kv),
                 "dashboards": len(standin.dashboards),
                 "hazards": list(standin.hazards),
+                "tls_failures": list(standin.tls_failures),
             })
         if (method, path) == ("GET", "/_standin/requests"):
             return _json(200, [
@@ -1461,10 +1505,12 @@ def _control(standin: KestraStandin, method: str, path: str, body: bytes) -> tup
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """``python -m tests.support.kestra_standin [--port N] [--username U] [--password P]``.
+    """``python -m tests.support.kestra_standin [--port N] [--username U] [--password P]
+    [--load-balancer ADDRESS:PORT --echo-store DIR]``.
 
     Serves on 127.0.0.1 until stdin closes (or SIGTERM/SIGINT), after printing one JSON line:
-    ``{"url", "username", "password", "pid"}``. Another process controls it through `_control`.
+    ``{"url", "username", "password", "pid"}`` (and ``"https"``, the load balancer's URL). Another
+    process controls it through `_control` on ``url``, which stays plain HTTP.
     """
     import argparse
     import os
@@ -1475,17 +1521,29 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--username", default="admin@kestra.io")
     parser.add_argument("--password", default="Passw0rd!x")
+    parser.add_argument("--load-balancer", metavar="ADDRESS:PORT",
+                        help="also serve HTTPS there, with the certificate the echo plugins' cloud says a "
+                             "load balancer on ADDRESS serves (needs --echo-store)")
+    parser.add_argument("--echo-store", metavar="DIR", help="the echo provider plugins' store (PULUMI_ECHO_PLUGIN_STORE)")
     args = parser.parse_args(argv)
 
     server = KestraStandin(args.username, args.password)
     server.port = args.port
     server.start()
+    extra = {}
+    if args.load_balancer:
+        from tests.support.echo_cloud import LoadBalancer
+
+        host, port = args.load_balancer.rsplit(":", 1)
+        balancer = LoadBalancer(args.echo_store, host)
+        server.listen_tls(host, int(port), balancer.ssl_context)
+        extra["https"] = f"https://{host}" + ("" if port == "443" else f":{port}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     print(json.dumps({"url": server.url, "username": server.username, "password": server.password,
-                      "pid": os.getpid()}), flush=True)
+                      "pid": os.getpid(), **extra}), flush=True)
     try:
         stop.wait()
     finally:

@@ -1,6 +1,6 @@
-// Command pulumi-resource-echo stands in for the gcp, docker and random provider plugins in the
-// engine tests, which can have neither the real plugins (their Go modules are not served and
-// release binaries cannot be downloaded) nor a cloud. It speaks the real provider protocol:
+// Command pulumi-resource-echo stands in for the gcp, docker, random, kubernetes and tls provider
+// plugins in the engine tests, which can have neither the real plugins (their Go modules are not
+// served and release binaries cannot be downloaded) nor a cloud. It speaks the real provider protocol:
 // CheckConfig/DiffConfig/Configure/Check/Diff/Create/Read/Update/Delete/Invoke, with outputs =
 // inputs plus the computed outputs of table.go, stable ids, a property-by-property Diff with the
 // real providers' replacements, secrets kept marked, and the program's invokes answered.

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -69,8 +72,9 @@ func (p *echoProvider) CheckConfig(_ context.Context, req *pulumirpc.CheckReques
 	return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
 }
 
-// DiffConfig reports changed keys; no configuration change replaces the provider (as for the
-// real providers, whose resources carry their project and region themselves).
+// DiffConfig reports changed keys; only the keys the real provider replaces itself on
+// (providerSpec.replaceConfig: kubernetes' clusterIdentifier) replace the provider. The gcp,
+// docker and random providers have none: their resources carry their project and region.
 func (p *echoProvider) DiffConfig(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
 	olds, err := p.unmarshal(oldInputs(req), "diffConfig.olds")
 	if err != nil {
@@ -80,17 +84,20 @@ func (p *echoProvider) DiffConfig(_ context.Context, req *pulumirpc.DiffRequest)
 	if err != nil {
 		return nil, err
 	}
-	var diffs []string
+	var diffs, replaces []string
 	for _, k := range changedKeys(olds, news, nil) {
 		if k != "version" {
 			diffs = append(diffs, k)
+			if contains(p.spec.replaceConfig, k) {
+				replaces = append(replaces, k)
+			}
 		}
 	}
 	changes := pulumirpc.DiffResponse_DIFF_NONE
 	if len(diffs) > 0 {
 		changes = pulumirpc.DiffResponse_DIFF_SOME
 	}
-	return &pulumirpc.DiffResponse{Changes: changes, Diffs: diffs}, nil
+	return &pulumirpc.DiffResponse{Changes: changes, Diffs: diffs, Replaces: replaces}, nil
 }
 
 func (p *echoProvider) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
@@ -124,12 +131,33 @@ func typeOf(urn string) string {
 }
 
 // Check echoes the inputs: the real providers' defaults are not applied, so what the program
-// sends is what it gets back.
+// sends is what it gets back — except the name a real provider gives a resource the program
+// leaves unnamed (the spec's autonaming), which it keeps from the old inputs once given.
 func (p *echoProvider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	if _, err := p.specFor(typeOf(req.GetUrn())); err != nil {
+	spec, err := p.specFor(typeOf(req.GetUrn()))
+	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
+	if spec.autoname == nil {
+		return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
+	}
+	news, err := p.unmarshal(req.GetNews(), "check.news")
+	if err != nil {
+		return nil, err
+	}
+	olds, err := p.unmarshal(req.GetOlds(), "check.olds")
+	if err != nil {
+		return nil, err
+	}
+	named, err := spec.autoname.apply(news, olds, resource.URN(req.GetUrn()).Name(), req.GetRandomSeed())
+	if err != nil {
+		return nil, err
+	}
+	inputs, err := p.marshal(named, "check.inputs")
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.CheckResponse{Inputs: inputs}, nil
 }
 
 func oldInputs(req *pulumirpc.DiffRequest) *structpb.Struct {
@@ -275,7 +303,7 @@ func (p *echoProvider) outputs(
 	}
 	// A generated id (made from inputs only) comes first, so rows may use it; a templated id
 	// comes last, so it may use computed rows.
-	if spec.id.generate != nil && r.id == "" && !preview {
+	if spec.id.generate != nil && !spec.idLast && r.id == "" && !preview {
 		r.id = spec.id.generate(r).StringValue()
 	}
 	for _, row := range spec.computed {
@@ -288,6 +316,9 @@ func (p *echoProvider) outputs(
 			v = resource.MakeSecret(v)
 		}
 		out[resource.PropertyKey(row.attr)] = v
+	}
+	if spec.idLast && r.id == "" && !preview {
+		r.id = spec.id.generate(r).StringValue()
 	}
 	if spec.id.generate == nil && r.id == "" {
 		v, known, err := r.render(spec.id.template)
@@ -316,6 +347,7 @@ func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (
 	}
 	if !req.GetPreview() {
 		p.record("create", req.GetUrn(), id)
+		p.keep(req.GetUrn(), id, outs)
 	}
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }
@@ -347,12 +379,14 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 	}
 	if !req.GetPreview() {
 		p.record("update", req.GetUrn(), req.GetId())
+		p.keep(req.GetUrn(), req.GetId(), outs)
 	}
 	return &pulumirpc.UpdateResponse{Properties: props}, nil
 }
 
 func (p *echoProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	p.record("delete", req.GetUrn(), req.GetId())
+	p.forget(req.GetUrn(), req.GetId())
 	return &emptypb.Empty{}, nil
 }
 
@@ -408,4 +442,46 @@ func (p *echoProvider) record(op, urn, id string) {
 	}
 	defer f.Close()
 	_, _ = f.Write(append(line, '\n'))
+}
+
+// storeEnvVar names a folder that holds, while it exists, one JSON file per live resource:
+// {"urn", "type", "provider", "id", "outputs"} with secrets in plaintext — what the cloud would
+// hold. Create and Update write it, Delete removes it. The engine tests read it as a cloud's
+// API would answer (e.g. the load balancer in front of the gke profile's Kestra serves the SSL
+// certificate the stack uploaded; tests/support/echo_cloud.py). Test-only: it holds secrets.
+const storeEnvVar = "PULUMI_ECHO_PLUGIN_STORE"
+
+func storePath(dir, urn, id string) string {
+	sum := sha256.Sum256([]byte(urn + "\n" + id))
+	return filepath.Join(dir, hex.EncodeToString(sum[:16])+".json")
+}
+
+func (p *echoProvider) keep(urn, id string, outs resource.PropertyMap) {
+	dir := os.Getenv(storeEnvVar)
+	if dir == "" {
+		return
+	}
+	doc, err := json.Marshal(map[string]any{
+		"urn": urn, "type": typeOf(urn), "provider": p.name, "id": id,
+		"outputs": deepUnwrap(resource.NewProperty(outs)).ObjectValue().Mappable(),
+	})
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err == nil {
+		// Written whole, then renamed: a reader never sees half a file.
+		tmp := storePath(dir, urn, id) + ".tmp"
+		if err = os.WriteFile(tmp, doc, 0o600); err == nil {
+			err = os.Rename(tmp, storePath(dir, urn, id))
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "echo plugin: cannot store %s in %s: %v\n", urn, dir, err)
+	}
+}
+
+func (p *echoProvider) forget(urn, id string) {
+	if dir := os.Getenv(storeEnvVar); dir != "" {
+		_ = os.Remove(storePath(dir, urn, id))
+	}
 }

@@ -11,7 +11,9 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
@@ -21,12 +23,18 @@ type providerSpec struct {
 	// Config keys (without the "<name>:" prefix) templates may read when an input lacks them,
 	// as the real provider defaults a resource's project from its own configuration.
 	configDefaults []string
+	// Configuration keys whose change replaces the provider (and so every resource it manages).
+	replaceConfig []string
 }
 
 var providers = map[string]providerSpec{
 	"gcp":    {configDefaults: []string{"project", "region"}},
 	"docker": {},
 	"random": {},
+	// pulumi-kubernetes: "the provider will only be replaced when clusterIdentifier is changed;
+	// all other changes to provider configuration will be treated as updates" (its schema).
+	"kubernetes": {replaceConfig: []string{"clusterIdentifier"}},
+	"tls":        {},
 }
 
 // How a resource type is echoed.
@@ -39,6 +47,10 @@ type resourceSpec struct {
 	// (ForceNew in its schema). `replaceAllBut` inverts it: everything replaces except these.
 	replaces      []string
 	replaceAllBut []string
+	// How the real provider names the resource when the program does not (in Check).
+	autoname *autonaming
+	// The id is generated from the computed outputs (made after them), not from inputs only.
+	idLast bool
 }
 
 // One computed output: the real attribute name and how its value is made.
@@ -219,6 +231,290 @@ var resources = map[string]resourceSpec{
 		// Every random_password argument requires replacement.
 		replaceAllBut: []string{},
 	},
+
+	// ---- gcp: the gke profile (network, GKE, Cloud SQL, HTTPS endpoint) ----
+	// Names: pulumi-gcp names every resource whose `name` the program leaves out (lowercase,
+	// 63 characters for the compute resources); ids are the Terraform provider's.
+	"gcp:compute/network:Network": {
+		id:       tmpl("projects/{project}/global/networks/{name}"),
+		autoname: gcpLowerName,
+		computed: []row{
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/global/networks/{name}")},
+			{attr: "numericId", value: gen(uniqueID)},
+		},
+		replaces: []string{"name", "project", "description", "autoCreateSubnetworks", "enableUlaInternalIpv6", "internalIpv6Range", "networkProfile"},
+	},
+	"gcp:compute/subnetwork:Subnetwork": {
+		id:       tmpl("projects/{project}/regions/{region}/subnetworks/{name}"),
+		autoname: gcpLowerName,
+		computed: []row{
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/regions/{region}/subnetworks/{name}")},
+			{attr: "gatewayAddress", value: gen(func(r *rowContext) resource.PropertyValue {
+				return str(gatewayOf(r.lookupString("ipCidrRange")))
+			})},
+			{attr: "creationTimestamp", value: gen(now)},
+			{attr: "fingerprint", value: gen(etag)},
+		},
+		replaces: []string{"name", "project", "region", "network", "purpose"},
+	},
+	"gcp:compute/globalAddress:GlobalAddress": {
+		id:       tmpl("projects/{project}/global/addresses/{name}"),
+		autoname: gcpLowerName,
+		computed: []row{
+			{attr: "address", value: gen(globalAddress)},
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/global/addresses/{name}")},
+			{attr: "creationTimestamp", value: gen(now)},
+		},
+		// google_compute_global_address updates only its labels in place.
+		replaceAllBut: []string{"labels"},
+	},
+	"gcp:compute/router:Router": {
+		id:       tmpl("projects/{project}/regions/{region}/routers/{name}"),
+		autoname: gcpLowerName,
+		computed: []row{
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/regions/{region}/routers/{name}")},
+			{attr: "creationTimestamp", value: gen(now)},
+		},
+		replaces: []string{"name", "project", "region", "network"},
+	},
+	"gcp:compute/routerNat:RouterNat": {
+		id:       tmpl("{project}/{region}/{router}/{name}"),
+		autoname: gcpLowerName,
+		replaces: []string{"name", "project", "region", "router"},
+	},
+	"gcp:compute/firewall:Firewall": {
+		id:       tmpl("projects/{project}/global/firewalls/{name}"),
+		autoname: gcpAutoname,
+		computed: []row{
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/global/firewalls/{name}")},
+			{attr: "creationTimestamp", value: gen(now)},
+		},
+		replaces: []string{"name", "project", "network", "direction"},
+	},
+	"gcp:compute/sSLCertificate:SSLCertificate": {
+		id:       tmpl("projects/{project}/global/sslCertificates/{name}"),
+		autoname: gcpAutoname,
+		computed: []row{
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/global/sslCertificates/{name}")},
+			{attr: "certificateId", value: gen(func(r *rowContext) resource.PropertyValue {
+				return resource.NewProperty(float64(1e15 + hashByte(r.urn, 3)))
+			})},
+			{attr: "creationTimestamp", value: gen(now)},
+			{attr: "expireTime", value: gen(func(r *rowContext) resource.PropertyValue {
+				return str(must(parseCert(r.lookupString("certificate"))).NotAfter.UTC().Format(time.RFC3339))
+			})},
+		},
+		// A certificate cannot change in place (every argument is ForceNew).
+		replaceAllBut: []string{},
+	},
+	"gcp:compute/managedSslCertificate:ManagedSslCertificate": {
+		id:       tmpl("projects/{project}/global/sslCertificates/{name}"),
+		autoname: gcpAutoname,
+		computed: []row{
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/global/sslCertificates/{name}")},
+			{attr: "certificateId", value: gen(func(r *rowContext) resource.PropertyValue {
+				return resource.NewProperty(float64(1e15 + hashByte(r.urn, 4)))
+			})},
+			{attr: "subjectAlternativeNames", value: tmpl("{managed.domains}")},
+			{attr: "type", value: tmpl("MANAGED")},
+		},
+		replaceAllBut: []string{},
+	},
+	"gcp:compute/securityPolicy:SecurityPolicy": {
+		id:       tmpl("projects/{project}/global/securityPolicies/{name}"),
+		autoname: gcpLowerName,
+		computed: []row{
+			{attr: "selfLink", value: tmpl("https://www.googleapis.com/compute/v1/projects/{project}/global/securityPolicies/{name}")},
+			{attr: "fingerprint", value: gen(etag)},
+		},
+		replaces: []string{"name", "project", "type"},
+	},
+	"gcp:servicenetworking/connection:Connection": {
+		id:       tmpl("{network}:{service}"),
+		computed: []row{{attr: "peering", value: tmpl("servicenetworking-googleapis-com")}},
+		replaces: []string{"network", "service"},
+	},
+	"gcp:serviceaccount/iAMMember:IAMMember": {
+		id:       tmpl("{serviceAccountId}/{role}/{member}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"serviceAccountId", "role", "member", "condition"},
+	},
+	"gcp:container/cluster:Cluster": {
+		id: tmpl("projects/{project}/locations/{location}/clusters/{name}"),
+		computed: []row{
+			{attr: "endpoint", value: gen(clusterEndpoint)},
+			{attr: "masterAuth", value: gen(clusterMasterAuth)},
+			{attr: "masterVersion", value: tmpl("1.33.5-gke.1201000")},
+			{attr: "selfLink", value: tmpl("https://container.googleapis.com/v1/projects/{project}/locations/{location}/clusters/{name}")},
+		},
+		replaces: []string{
+			"name", "project", "location", "network", "subnetwork", "networkingMode", "ipAllocationPolicy",
+			"initialNodeCount", "nodeConfig", "privateClusterConfig",
+		},
+	},
+	"gcp:container/nodePool:NodePool": {
+		id:       tmpl("projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{name}"),
+		autoname: gcpAutoname,
+		computed: []row{
+			{attr: "version", value: tmpl("1.33.5-gke.1201000")},
+			{attr: "instanceGroupUrls", value: gen(func(r *rowContext) resource.PropertyValue {
+				return resource.NewProperty([]resource.PropertyValue{str(fmt.Sprintf(
+					"https://www.googleapis.com/compute/v1/projects/%s/zones/%s/instanceGroupManagers/gke-%s-%s-%s-grp",
+					r.lookupString("project"), r.lookupString("location"), r.lookupString("cluster"), r.lookupString("name"), randomHex(8)))})
+			})},
+		},
+		// nodeConfig updates in place (machine type, disk type and size since the Terraform google
+		// provider 5.10; a few of its fields still force new, which top-level diffs cannot tell).
+		replaces: []string{"name", "namePrefix", "project", "location", "cluster", "initialNodeCount"},
+	},
+	"gcp:sql/databaseInstance:DatabaseInstance": {
+		id:       tmpl("{name}"),
+		autoname: gcpAutoname,
+		computed: []row{
+			{attr: "connectionName", value: tmpl("{project}:{region}:{name}")},
+			{attr: "privateIpAddress", value: gen(privateIP)},
+			{attr: "publicIpAddress", value: gen(func(r *rowContext) resource.PropertyValue {
+				if r.lookupString("settings.ipConfiguration.ipv4Enabled") == "false" {
+					return str("")
+				}
+				return str(fmt.Sprintf("203.0.113.%d", 1+hashByte(r.urn, 5)%254))
+			})},
+			{attr: "ipAddresses", value: gen(func(r *rowContext) resource.PropertyValue {
+				var list []resource.PropertyValue
+				for _, a := range []struct{ attr, kind string }{{"publicIpAddress", "PRIMARY"}, {"privateIpAddress", "PRIVATE"}} {
+					if ip := r.lookupString(a.attr); ip != "" {
+						list = append(list, resource.NewProperty(resource.PropertyMap{"ipAddress": str(ip), "type": str(a.kind)}))
+					}
+				}
+				return resource.NewProperty(list)
+			})},
+			{attr: "serverCaCerts", value: gen(serverCaCerts), secret: true},
+			{attr: "selfLink", value: tmpl("https://sqladmin.googleapis.com/sql/v1beta4/projects/{project}/instances/{name}")},
+			{attr: "serviceAccountEmailAddress", value: gen(func(r *rowContext) resource.PropertyValue {
+				return str(fmt.Sprintf("p%s-%s@gcp-sa-cloud-sql.iam.gserviceaccount.com", projectNumberOf(r.lookupString("project")), randomHex(6)))
+			})},
+		},
+		replaces: []string{"name", "project", "region", "masterInstanceName", "encryptionKeyName", "replicaConfiguration"},
+	},
+	"gcp:sql/database:Database": {
+		id:       tmpl("projects/{project}/instances/{instance}/databases/{name}"),
+		computed: []row{{attr: "selfLink", value: tmpl("https://sqladmin.googleapis.com/sql/v1beta4/projects/{project}/instances/{instance}/databases/{name}")}},
+		replaces: []string{"name", "project", "instance"},
+	},
+	"gcp:sql/user:User": {
+		// google_sql_user's id is name/host/instance (host is empty for PostgreSQL).
+		id:       tmpl("{name}//{instance}"),
+		replaces: []string{"name", "project", "instance", "host", "type"},
+	},
+
+	// ---- kubernetes (pulumi-kubernetes): outputs are the object as the API server returns it ----
+	// Names: the provider names objects whose metadata.name the program leaves out; ids are
+	// "<namespace>/<name>" for namespaced objects. Secrets and ConfigMaps are immutable by
+	// default (enableSecretMutable / enableConfigMapMutable off): a change of their data replaces.
+	"kubernetes:core/v1:Namespace": {
+		id:       tmpl("{metadata.name}"),
+		autoname: k8sAutoname,
+		computed: []row{{attr: "status", value: gen(func(*rowContext) resource.PropertyValue {
+			return resource.NewProperty(resource.PropertyMap{"phase": str("Active")})
+		})}},
+	},
+	"kubernetes:core/v1:Secret": {
+		id:       tmpl("{metadata.namespace}/{metadata.name}"),
+		autoname: k8sAutoname,
+		replaces: []string{"data", "stringData", "type", "immutable"},
+	},
+	"kubernetes:core/v1:ConfigMap": {
+		id:       tmpl("{metadata.namespace}/{metadata.name}"),
+		autoname: k8sAutoname,
+		replaces: []string{"data", "binaryData", "immutable"},
+	},
+	"kubernetes:core/v1:Service": {
+		id:       tmpl("{metadata.namespace}/{metadata.name}"),
+		autoname: k8sAutoname,
+	},
+	"kubernetes:networking.k8s.io/v1:Ingress": {
+		id:       tmpl("{metadata.namespace}/{metadata.name}"),
+		autoname: k8sAutoname,
+	},
+	// An apiextensions.CustomResource is registered as kubernetes:<apiVersion>:<kind>.
+	"kubernetes:cloud.google.com/v1:BackendConfig": {
+		id:       tmpl("{metadata.namespace}/{metadata.name}"),
+		autoname: k8sAutoname,
+	},
+	"kubernetes:helm.sh/v3:Release": {
+		id: tmpl("{namespace}/{name}"),
+		computed: []row{{attr: "status", value: gen(func(r *rowContext) resource.PropertyValue {
+			return resource.NewProperty(resource.PropertyMap{
+				"name": str(r.lookupString("name")), "namespace": str(r.lookupString("namespace")),
+				"chart": str(r.lookupString("chart")), "version": str(r.lookupString("version")),
+				"revision": resource.NewProperty(1.0), "status": str("deployed"),
+			})
+		})}},
+		replaces: []string{"name", "namespace"},
+	},
+
+	// ---- tls (pulumi-tls): real keys and certificates, made once at create ----
+	// Every argument requires replacement, except early_renewal_hours of the certificates.
+	"tls:index/privateKey:PrivateKey": {
+		id:     gen(idOfPublicKey),
+		idLast: true,
+		computed: []row{
+			{attr: "privateKeyPem", value: gen(newPrivateKey), secret: true},
+			{attr: "privateKeyPemPkcs8", value: gen(privateKeyPkcs8), secret: true},
+			{attr: "privateKeyOpenssh", value: gen(privateKeyOpenssh), secret: true},
+			{attr: "publicKeyPem", value: gen(publicKeyPem)},
+			{attr: "publicKeyOpenssh", value: gen(publicKeyOpenssh)},
+			{attr: "publicKeyFingerprintMd5", value: gen(fingerprintMd5)},
+			{attr: "publicKeyFingerprintSha256", value: gen(fingerprintSha256)},
+		},
+		replaceAllBut: []string{},
+	},
+	"tls:index/selfSignedCert:SelfSignedCert": {
+		id:     gen(idOfCert),
+		idLast: true,
+		computed: []row{
+			{attr: "certPem", value: gen(selfSignedCert)},
+			{attr: "keyAlgorithm", value: gen(algorithmOfInput("privateKeyPem"))},
+			{attr: "validityStartTime", value: gen(certTime(false))},
+			{attr: "validityEndTime", value: gen(certTime(true))},
+			{attr: "readyForRenewal", value: gen(readyForRenewal)},
+		},
+		replaceAllBut: []string{"earlyRenewalHours"},
+	},
+	"tls:index/certRequest:CertRequest": {
+		id:     gen(idOfRequest),
+		idLast: true,
+		computed: []row{
+			{attr: "certRequestPem", value: gen(certRequest)},
+			{attr: "keyAlgorithm", value: gen(algorithmOfInput("privateKeyPem"))},
+		},
+		replaceAllBut: []string{},
+	},
+	"tls:index/locallySignedCert:LocallySignedCert": {
+		id:     gen(idOfCert),
+		idLast: true,
+		computed: []row{
+			{attr: "certPem", value: gen(locallySignedCert)},
+			{attr: "caKeyAlgorithm", value: gen(algorithmOfInput("caPrivateKeyPem"))},
+			{attr: "validityStartTime", value: gen(certTime(false))},
+			{attr: "validityEndTime", value: gen(certTime(true))},
+			{attr: "readyForRenewal", value: gen(readyForRenewal)},
+		},
+		replaceAllBut: []string{"earlyRenewalHours"},
+	},
+}
+
+// gatewayOf is the first address of a subnet's primary range (GCP's default gateway).
+func gatewayOf(cidr string) string {
+	_, network, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return ""
+	}
+	ip := network.IP.To4()
+	if ip == nil {
+		return ""
+	}
+	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+1).String()
 }
 
 // Invokes the program calls, answered as the real provider would.

@@ -54,6 +54,23 @@ func (r *rowContext) lookup(key string) (string, bool) {
 
 // lookupValue returns the property (any type), whether it is known, and whether it exists.
 func (r *rowContext) lookupValue(key string) (resource.PropertyValue, bool, bool) {
+	if head, rest, nested := strings.Cut(key, "."); nested {
+		// A dotted path ("metadata.name") walks into objects.
+		v, known, ok := r.lookupValue(head)
+		for _, part := range strings.Split(rest, ".") {
+			if !ok || !known {
+				return v, known, ok
+			}
+			v = unwrap(v)
+			if !v.IsObject() {
+				return resource.PropertyValue{}, false, false
+			}
+			v, ok = v.ObjectValue()[resource.PropertyKey(part)]
+			ok = ok && !v.IsNull()
+			known = ok && !v.ContainsUnknowns()
+		}
+		return v, known, ok
+	}
 	if v, has := r.outputs[resource.PropertyKey(key)]; has && !v.IsNull() {
 		return v, !v.ContainsUnknowns(), true
 	}
@@ -67,7 +84,7 @@ func (r *rowContext) lookupValue(key string) (resource.PropertyValue, bool, bool
 	return resource.PropertyValue{}, false, false
 }
 
-var placeholder = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+var placeholder = regexp.MustCompile(`\{([A-Za-z0-9_.]+)\}`)
 
 // render evaluates a template. A template that is exactly one placeholder yields that property
 // as it is (maps stay maps; a missing one yields an empty map). known is false when a property it
