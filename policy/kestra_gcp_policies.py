@@ -14,6 +14,7 @@ the reason, switches that policy off for the stack, and the advisory policy
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -96,6 +97,7 @@ class StackSettings:
 MIN_SECRET_LENGTH = 6  # shorter strings would match by accident in any YAML
 
 
+@functools.cache  # the engine starts the pack with the stack's config; it does not change after
 def settings() -> StackSettings:
     return StackSettings.from_environment()
 
