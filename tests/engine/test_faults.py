@@ -3,6 +3,8 @@ on exactly what flows/ holds, with nothing created twice."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 
@@ -84,11 +86,45 @@ def test_up_interrupted_by_ctrl_c_is_followed_by_an_up_that_converges(external_p
 
 
 def test_up_terminated_by_a_second_ctrl_c_is_followed_by_an_up_that_converges(external_project, kestra_standin):
+    # At a terminal both Ctrl-Cs reach the program and the providers too, so whether the CLI is
+    # terminated with operations still in flight (left "pending") is a race; either way the next up
+    # converges with nothing written twice.
     interrupted = _interrupted_up(external_project, kestra_standin, signals=2)
     assert interrupted.returncode != 0
     assert "received; terminating" in interrupted.stdout + interrupted.stderr
-    # Terminated, the CLI leaves the operations it had started as "pending" in the state; the next
-    # up warns about them and creates those objects again, which adopts what Kestra already has.
+    _converges(external_project, kestra_standin)
+
+
+def test_up_terminated_mid_write_leaves_pending_creates_that_the_next_up_adopts(external_project, kestra_standin):
+    """Two SIGINTs to the CLI process alone (`kill -INT <pid>`, as a supervisor sends them) while
+    Kestra is still applying a flow write: the CLI exits with that create pending, for certain."""
+    held = {"method": "POST", "path": f"{API}/flows"}
+    kestra_standin.control("POST", "inject", {"kind": "slow", "seconds": 3, "count": 1, **held})
+    kestra_standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "POST"})
+    kestra_standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "PUT"})
+
+    def held_writes(status_known: bool) -> int:
+        log = kestra_standin.control("GET", "requests")
+        return sum(1 for r in log if r["method"] == held["method"] and r["path"] == held["path"]
+                   and (r["status"] is not None) == status_known)
+
+    process = external_project.popen(*UP)
+    deadline = time.monotonic() + 120
+    while not held_writes(status_known=False):
+        assert process.poll() is None and time.monotonic() < deadline, "pulumi up never wrote a flow"
+        time.sleep(0.05)
+    for _ in range(2):
+        os.kill(process.pid, signal.SIGINT)
+        time.sleep(0.05)
+    stdout, _ = process.communicate(timeout=300)
+    assert process.returncode != 0 and "received; terminating" in stdout, stdout
+    while held_writes(status_known=False):  # Kestra finishes the write the CLI no longer waits for
+        assert time.monotonic() < deadline, "the held flow write never finished"
+        time.sleep(0.05)
+    kestra_standin.control("DELETE", "faults")
+
+    # The next up warns about the pending create and creates that flow again, which adopts what
+    # Kestra already applied (no second revision).
     up_output = _converges(external_project, kestra_standin)
     assert "pending operations from previous deployment" in up_output
     # The warning stays until a refresh clears the pending creates (the README's repair step).
