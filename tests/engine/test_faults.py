@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from typing import Optional
 
 from tests.engine.deployed import expected_local, live
 from tests.engine.test_lifecycle import UP, revisions, state, summary
@@ -45,25 +46,47 @@ def test_up_converges_through_503s_and_connection_resets(external_project, kestr
     external_project.pulumi("preview", "--expect-no-changes")
 
 
-def _interrupted_up(project, standin, signals: int) -> subprocess.CompletedProcess:
-    """Starts `pulumi up` with every write slowed down, sends `signals` SIGINTs once some objects
-    exist, and returns the finished CLI process."""
+def _interrupted_up(
+    project, standin, signals: int, *, held: Optional[dict] = None, to_cli_alone: bool = False
+) -> subprocess.CompletedProcess:
+    """Starts `pulumi up` with every write slowed down, sends `signals` SIGINTs and returns the
+    finished CLI process. The signals go as a terminal's Ctrl-C (to the process group) once some
+    flows exist; or, with `to_cli_alone`, to the CLI process only (`kill -INT <pid>`). With `held`
+    (method and path), Kestra holds the first such write for 3 s and the signals come while it is
+    in flight."""
+    if held:
+        standin.control("POST", "inject", {"kind": "slow", "seconds": 3, "count": 1, **held})
     standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "POST"})
     standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "PUT"})
+
+    def started() -> bool:
+        if held:
+            return _in_flight(standin, held)
+        return standin.control("GET", "stats")["flows"] >= 2
+
     process = project.popen(*UP)
     deadline = time.monotonic() + 120
-    while standin.control("GET", "stats")["flows"] < 2:
+    while not started():
         assert process.poll() is None, "pulumi up ended before it could be interrupted"
         assert time.monotonic() < deadline, "pulumi up did not start writing flows"
         time.sleep(0.05)
     for _ in range(signals):
-        project.interrupt(process)
+        if to_cli_alone:
+            os.kill(process.pid, signal.SIGINT)
+        else:
+            project.interrupt(process)
         # A second Ctrl-C must come while the CLI is still cancelling: the program gets the first
         # one too (same process group) and the CLI can finish cancelling within 0.3 s.
         time.sleep(0.05)
     stdout, stderr = process.communicate(timeout=300)
     standin.control("DELETE", "faults")
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _in_flight(standin, request: dict) -> bool:
+    """Whether the stand-in is still handling a request with that method and path (not answered)."""
+    return any(r["method"] == request["method"] and r["path"] == request["path"] and r["status"] is None
+               for r in standin.control("GET", "requests"))
 
 
 def _converges(project, standin) -> str:
@@ -99,29 +122,12 @@ def test_up_terminated_mid_write_leaves_pending_creates_that_the_next_up_adopts(
     """Two SIGINTs to the CLI process alone (`kill -INT <pid>`, as a supervisor sends them) while
     Kestra is still applying a flow write: the CLI exits with that create pending, for certain."""
     held = {"method": "POST", "path": f"{API}/flows"}
-    kestra_standin.control("POST", "inject", {"kind": "slow", "seconds": 3, "count": 1, **held})
-    kestra_standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "POST"})
-    kestra_standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": "PUT"})
-
-    def held_writes(status_known: bool) -> int:
-        log = kestra_standin.control("GET", "requests")
-        return sum(1 for r in log if r["method"] == held["method"] and r["path"] == held["path"]
-                   and (r["status"] is not None) == status_known)
-
-    process = external_project.popen(*UP)
-    deadline = time.monotonic() + 120
-    while not held_writes(status_known=False):
-        assert process.poll() is None and time.monotonic() < deadline, "pulumi up never wrote a flow"
-        time.sleep(0.05)
-    for _ in range(2):
-        os.kill(process.pid, signal.SIGINT)
-        time.sleep(0.05)
-    stdout, _ = process.communicate(timeout=300)
-    assert process.returncode != 0 and "received; terminating" in stdout, stdout
-    while held_writes(status_known=False):  # Kestra finishes the write the CLI no longer waits for
+    interrupted = _interrupted_up(external_project, kestra_standin, signals=2, held=held, to_cli_alone=True)
+    assert interrupted.returncode != 0 and "received; terminating" in interrupted.stdout, interrupted.stdout
+    deadline = time.monotonic() + 30
+    while _in_flight(kestra_standin, held):  # Kestra finishes the write the CLI no longer waits for
         assert time.monotonic() < deadline, "the held flow write never finished"
         time.sleep(0.05)
-    kestra_standin.control("DELETE", "faults")
 
     # The next up warns about the pending create and creates that flow again, which adopts what
     # Kestra already applied (no second revision).
