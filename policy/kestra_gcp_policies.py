@@ -2,8 +2,8 @@
 
 Every message names the resource, the property and the fix. The pack knows nothing of the
 program's modules: it judges what the engine hands it (resource types and inputs, as the real
-providers' schemas name them) and the stack configuration the engine gives it
-(PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS, set by the language host's RunPlugin).
+providers' schemas name them) and the stack configuration the engine gives it (its
+ConfigureStack call, and PULUMI_CONFIG from the language host's RunPlugin).
 
 Deliberate exceptions: the stack config `kestra-gcp:policyExceptions`, a map of policy name to
 the reason, switches that policy off for the stack, and the advisory policy
@@ -35,6 +35,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from gcp_escalating_roles import ROLES as ESCALATING_ROLES, WHY as ESCALATION_WHY
+
 PROJECT = "kestra-gcp"
 
 # The walkthrough's project-wide admin roles, which `iamMode: guide` grants on purpose
@@ -48,16 +50,29 @@ DEFAULT_HOST_ADDRESS = "127.0.0.1"
 # Stack settings, as the engine hands them to the pack.
 
 
+# The engine's ConfigureStack request (proto/pulumi/analyzer.proto, AnalyzerStackConfigureRequest):
+# the decrypted config and which keys are secret. The engine sends it to every analyzer of a stack
+# (pkg/resource/plugin/analyzer_plugin.go, NewPolicyAnalyzer); the language host's policy proxy
+# hands it on to the pack (sdk/policy_proxy.go, Attach) before any Analyze. Upstream's Python host
+# puts only the config into the pack's environment (sdk/python/cmd/pulumi-language-python/main.go,
+# RunPlugin: PULUMI_CONFIG, not PULUMI_CONFIG_SECRET_KEYS), so the secret keys come from here.
+_configured: dict[str, Any] = {}
+
+
 @dataclass(frozen=True)
 class StackSettings:
     config: dict[str, str]
     secret_keys: frozenset[str]
+    # Whether the engine said which keys are secret (an empty list is an answer too).
+    secret_keys_known: bool = True
 
     @classmethod
     def from_environment(cls) -> "StackSettings":
-        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
-        keys = json.loads(os.environ.get("PULUMI_CONFIG_SECRET_KEYS") or "[]")
-        return cls({str(k): str(v) for k, v in config.items()}, frozenset(keys))
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}") or _configured.get("config", {})
+        keys = set(json.loads(os.environ.get("PULUMI_CONFIG_SECRET_KEYS") or "[]"))
+        keys |= set(_configured.get("secret_keys", ()))
+        known = "secret_keys" in _configured or "PULUMI_CONFIG_SECRET_KEYS" in os.environ
+        return cls({str(k): str(v) for k, v in config.items()}, frozenset(keys), known)
 
     def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
         full = key if ":" in key else f"{PROJECT}:{key}"
@@ -97,7 +112,7 @@ class StackSettings:
 MIN_SECRET_LENGTH = 6  # shorter strings would match by accident in any YAML
 
 
-@functools.cache  # the engine starts the pack with the stack's config; it does not change after
+@functools.cache  # the stack's config does not change during a command; ConfigureStack clears it
 def settings() -> StackSettings:
     return StackSettings.from_environment()
 
@@ -135,12 +150,18 @@ def _record(resources: Iterable[tuple[str, Any]]) -> None:
 
 def _install_secret_tracking() -> None:
     servicer = getattr(_policy_module, "_PolicyAnalyzerServicer", None)
-    if servicer is None or not hasattr(servicer, "Analyze") or not hasattr(servicer, "AnalyzeStack"):
-        raise RuntimeError("pulumi-policy changed: _PolicyAnalyzerServicer.Analyze/AnalyzeStack not found "
+    if servicer is None or not all(hasattr(servicer, m) for m in ("Analyze", "AnalyzeStack", "ConfigureStack")):
+        raise RuntimeError("pulumi-policy changed: _PolicyAnalyzerServicer.Analyze/AnalyzeStack/ConfigureStack not found "
                            "(policy/kestra_gcp_policies.py tracks secrets through them; pin pulumi-policy)")
     if getattr(servicer, "_kestra_gcp_tracks_secrets", False):
         return
     analyze, analyze_stack = servicer.Analyze, servicer.AnalyzeStack
+    configure_stack = servicer.ConfigureStack
+
+    def ConfigureStack(self, request, context):  # noqa: N802
+        _configured.update(config=dict(request.config), secret_keys=tuple(request.config_secret_keys))
+        settings.cache_clear()
+        return configure_stack(self, request, context)
 
     def Analyze(self, request, context):  # noqa: N802 (gRPC method name)
         _record([(request.urn, request.properties)])
@@ -156,7 +177,7 @@ def _install_secret_tracking() -> None:
         finally:
             _seen.by_urn = {}
 
-    servicer.Analyze, servicer.AnalyzeStack = Analyze, AnalyzeStack
+    servicer.Analyze, servicer.AnalyzeStack, servicer.ConfigureStack = Analyze, AnalyzeStack, ConfigureStack
     servicer._kestra_gcp_tracks_secrets = True
 
 
@@ -255,8 +276,23 @@ PROJECT_IAM_TYPES = {
 }
 
 
+def role_problem(role: str) -> Optional[str]:
+    """Why a project-level grant of `role` is refused, or None: a basic role, a service's full
+    admin role (roles/*.admin), or a role holding a permission that lets its holder make itself
+    an owner (gcp_escalating_roles)."""
+    if role in BASIC_ROLES:
+        return "a basic role"
+    held = ESCALATING_ROLES.get(role, ())
+    if held:
+        return (f"a role that can make its holder an owner: it holds {held[0]}, so its holder can "
+                f"{ESCALATION_WHY[held[0]]}")
+    if _ADMIN_ROLE.match(role):
+        return "a service's admin role"
+    return None
+
+
 def is_broad_role(role: str) -> bool:
-    return role in BASIC_ROLES or bool(_ADMIN_ROLE.match(role))
+    return role_problem(role) is not None
 
 
 def _project_roles(args: ResourceValidationArgs) -> list[tuple[str, str]]:
@@ -276,13 +312,14 @@ def _project_roles(args: ResourceValidationArgs) -> list[tuple[str, str]]:
 
 def check_project_roles(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
     for path, role in _project_roles(args):
-        if not is_broad_role(role):
+        problem = role_problem(role)
+        if problem is None:
             continue
         if stack.iam_mode == "guide" and role in GUIDE_ADMIN_ROLES:
             continue  # the walkthrough's grant, chosen with `iamMode: guide`
         allowed = (f" (iamMode guide allows only {', '.join(sorted(GUIDE_ADMIN_ROLES))})"
                    if stack.iam_mode == "guide" else "")
-        yield (f"{where(args)}: {path} is {role}, a project-level basic or admin role{allowed}. "
+        yield (f"{where(args)}: {path} is {role}, {problem}, granted on the whole project{allowed}. "
                f"Fix: grant a predefined role on the resource that needs it (e.g. "
                f"roles/bigquery.dataEditor on a dataset, roles/storage.objectAdmin on the bucket), "
                f"or use iamMode guide for the walkthrough's admin roles. {_exception_hint('no-project-basic-or-admin-roles')}")
@@ -418,8 +455,27 @@ def check_container_ports(args: ResourceValidationArgs, stack: StackSettings) ->
                f"`pulumi config set hostAddress {ip}`. {_exception_hint('docker-ports-on-loopback')}")
 
 
-_CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY",
-                              re.IGNORECASE)
+# A name says credential when one of its parts (split at _ - . and camelCase) is a credential
+# word: KEY, PASS, PWD… as a whole part (so MONKEY or PASSTHROUGH are not), the longer words also
+# at a part's end (DBPASSWORD, GITHUBTOKEN). A last part that names where a credential is, not
+# the credential (POSTGRES_PASSWORD_FILE, AWS_ACCESS_KEY_ID), does not count.
+_CREDENTIAL_PARTS = frozenset({
+    "KEY", "KEYS", "APIKEY", "PRIVATEKEY", "ACCESSKEY", "SECRETKEY", "PASS", "PWD", "PW", "CREDS",
+})
+_CREDENTIAL_ENDINGS = re.compile(r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|CREDENTIAL)S?$")
+_REFERENCE_PARTS = frozenset({"FILE", "PATH", "DIR", "ID", "NAME"})
+
+
+def name_parts(name: str) -> list[str]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return [part for part in re.split(r"[^A-Za-z0-9]+", spaced.upper()) if part]
+
+
+def is_credential_name(name: str) -> bool:
+    parts = name_parts(name)
+    if not parts or parts[-1] in _REFERENCE_PARTS:
+        return False
+    return any(part in _CREDENTIAL_PARTS or _CREDENTIAL_ENDINGS.search(part) for part in parts)
 
 
 def check_container_env_secrets(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
@@ -441,7 +497,7 @@ def check_container_env_secrets(args: ResourceValidationArgs, stack: StackSettin
         name, value = entry.split("=", 1)
         if not value:
             continue
-        holds_credential = bool(_CREDENTIAL_NAME.search(name)) or any(s in value for s in known_secrets)
+        holds_credential = is_credential_name(name) or any(s in value for s in known_secrets)
         if holds_credential and not is_secret(args.urn, f"envs[{i}]"):
             yield (f"{where(args)}: envs[{i}] ({name}) holds a credential but is not a Pulumi secret, so its "
                    f"value is stored in plaintext in the state and shown by preview. Fix: build the list "
@@ -633,6 +689,12 @@ def check_kestra_sources(args: StackValidationArgs, report: ReportViolation) -> 
     if excepted(policy):
         return
     stack = settings()
+    if not stack.secret_keys_known:
+        # Fail closed: without the list this policy and docker-env-credentials-are-secrets would
+        # pass a pasted secret config value silently.
+        report("The pack cannot tell which stack config values are secret: this Pulumi CLI sent no "
+               "ConfigureStack secret keys and its language host no PULUMI_CONFIG_SECRET_KEYS. Fix: a Pulumi CLI "
+               f"whose engine sends them (pulumi/pulumi v3.174.0 and later). {_exception_hint(policy)}")
     secrets = set(stack.secret_values())
     for resource in args.resources:
         for path, value in secret_paths(resource.urn).items():
@@ -715,8 +777,9 @@ ADVISORY = EnforcementLevel.ADVISORY
 POLICIES = [
     _resource_policy(
         "no-project-basic-or-admin-roles",
-        "No project-level basic or admin role (roles/owner, roles/editor, roles/*.admin), except the "
-        "walkthrough's admin roles under iamMode guide.",
+        "No project-level basic role, admin role (roles/*.admin) or role that can make its holder an owner "
+        "(setIamPolicy, service-account impersonation or keys, shell on VMs), except the walkthrough's "
+        "admin roles under iamMode guide.",
         MANDATORY, check_project_roles),
     _resource_policy(
         "bucket-uniform-access-and-public-access-prevention",

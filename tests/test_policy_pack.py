@@ -1,16 +1,24 @@
-"""The policy pack's ties to the rest of the project, offline (the engine tests run the pack
-itself: tests/engine/test_policy_pack.py)."""
+"""The policy pack offline: its ties to the rest of the project, and its policies driven through
+pulumi-policy's own analyzer servicer with the requests the engine sends (proto/pulumi/analyzer.proto).
+The engine tests run the pack itself through the CLI: tests/engine/test_policy_pack.py."""
 
 from __future__ import annotations
 
 import ast
+import json
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
+import pytest
 import yaml
+from google.protobuf import json_format, struct_pb2
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "policy"
+PACK_NAME = "kestra-gcp-guardrails"
+# The engine's secret mark on a property value (sdk/go/common/resource/sig).
+SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 
 
 def pack_module():
@@ -20,6 +28,81 @@ def pack_module():
     finally:
         sys.path.remove(str(POLICY))
     return kestra_gcp_policies
+
+
+def secret(value: Any) -> dict:
+    return {**SECRET_SIG, "value": value}
+
+
+def urn(type_: str, name: str) -> str:
+    return f"urn:pulumi:dev::kestra-gcp::{type_}::{name}"
+
+
+class Pack:
+    """The pack's analyzer servicer, called as the engine calls it through the host's policy proxy:
+    ConfigureStack (the decrypted config and the secret keys), then Analyze / AnalyzeStack."""
+
+    def __init__(self, module) -> None:
+        import pulumi_policy.policy as policy_module
+        from pulumi_policy import EnforcementLevel
+
+        self.module = module
+        self.servicer = policy_module._PolicyAnalyzerServicer(
+            PACK_NAME, "1.0.0", module.POLICIES, EnforcementLevel.MANDATORY)
+
+    def configure(self, config: dict[str, str], secret_keys: list[str]) -> None:
+        from pulumi.runtime.proto import analyzer_pb2 as proto
+
+        self.servicer.ConfigureStack(proto.AnalyzerStackConfigureRequest(
+            stack="dev", project="kestra-gcp", dry_run=True, config=config, config_secret_keys=secret_keys), None)
+
+    def analyze(self, type_: str, props: dict, name: str = "subject") -> list[tuple[str, str]]:
+        from pulumi.runtime.proto import analyzer_pb2 as proto
+
+        request = proto.AnalyzeRequest(type=type_, name=name, urn=urn(type_, name),
+                                       properties=json_format.ParseDict(props, struct_pb2.Struct()))
+        return self._violations(self.servicer.Analyze(request, None))
+
+    def analyze_stack(self, resources: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
+        from pulumi.runtime.proto import analyzer_pb2 as proto
+
+        request = proto.AnalyzeStackRequest(resources=[
+            proto.AnalyzerResource(type=t, name=n, urn=urn(t, n), properties=json_format.ParseDict(p, struct_pb2.Struct()))
+            for t, n, p in resources])
+        return self._violations(self.servicer.AnalyzeStack(request, None))
+
+    @staticmethod
+    def _violations(response) -> list[tuple[str, str]]:
+        return [(d.policyName, d.message) for d in response.diagnostics]
+
+
+@pytest.fixture
+def pack(monkeypatch):
+    """A fresh pack on the host users have: PULUMI_CONFIG in the environment, no
+    PULUMI_CONFIG_SECRET_KEYS (upstream's RunPlugin sets only the former)."""
+    import pulumi.runtime.config as runtime_config
+
+    module = pack_module()
+    saved = dict(runtime_config.CONFIG.get())  # the SDK copies PULUMI_CONFIG into this global
+    for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_PROJECT", "PULUMI_STACK", "PULUMI_DRY_RUN"):
+        monkeypatch.delenv(name, raising=False)
+    def reset():
+        getattr(module, "_configured", {}).clear()
+        module.settings.cache_clear()
+
+    reset()
+    yield Pack(module)
+    reset()
+    runtime_config.CONFIG.get().clear()
+    runtime_config.CONFIG.get().update(saved)
+
+
+def configure(pack: Pack, monkeypatch, config: dict[str, str], secret_keys: list[str],
+              env_secret_keys: Optional[list[str]] = None) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    if env_secret_keys is not None:
+        monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(env_secret_keys))
+    pack.configure(config, secret_keys)
 
 
 def test_guide_mode_exception_is_exactly_the_walkthroughs_admin_roles():
@@ -34,6 +117,124 @@ def test_guide_mode_exception_is_exactly_the_walkthroughs_admin_roles():
         assert pack.is_broad_role(role), role
     for role in ("roles/viewer", "roles/bigquery.dataEditor", "roles/storage.objectAdmin", "roles/pubsub.subscriber"):
         assert not pack.is_broad_role(role), role
+
+
+# Roles whose holder can make itself an owner, and the permission that lets it (Google Cloud's
+# IAM docs: the Security Admin role "with permissions to get and set any IAM policy"; Project IAM
+# Admin administers the project's allow policy; Service Account Admin sets service accounts'
+# policies; Service Account User / Token Creator / Key Admin / Workload Identity User impersonate
+# (cloud.google.com/iam/docs/service-account-permissions); Compute Instance Admin (v1) sets instance
+# and project metadata, so SSH keys, on VMs whose attached service account it then uses
+# (cloud.google.com/iam/docs/best-practices-service-accounts, "Limit shell access to VMs…")).
+ESCALATING = [
+    ("roles/iam.securityAdmin", "resourcemanager.projects.setIamPolicy"),
+    ("roles/resourcemanager.projectIamAdmin", "resourcemanager.projects.setIamPolicy"),
+    ("roles/iam.serviceAccountAdmin", "iam.serviceAccounts.setIamPolicy"),
+    ("roles/compute.instanceAdmin.v1", "compute.instances.setMetadata"),
+    ("roles/iam.serviceAccountUser", "iam.serviceAccounts.actAs"),
+    ("roles/iam.serviceAccountTokenCreator", "iam.serviceAccounts.getAccessToken"),
+    ("roles/iam.serviceAccountKeyAdmin", "iam.serviceAccountKeys.create"),
+    ("roles/iam.workloadIdentityUser", "iam.serviceAccounts.getAccessToken"),
+    ("roles/iam.roleAdmin", "iam.roles.update"),
+]
+
+
+@pytest.mark.parametrize("role,permission", ESCALATING, ids=[r for r, _ in ESCALATING])
+@pytest.mark.parametrize("iam_mode", ["least-privilege", "guide"])
+def test_a_project_role_that_can_make_its_holder_an_owner_is_refused(pack, monkeypatch, role, permission, iam_mode):
+    configure(pack, monkeypatch, {"kestra-gcp:iamMode": iam_mode}, [])
+    found = pack.analyze("gcp:projects/iAMMember:IAMMember",
+                         {"project": "acme-data-123", "role": role, "member": "serviceAccount:a@b.iam.gserviceaccount.com"})
+    assert [p for p, _ in found] == ["no-project-basic-or-admin-roles"], found
+    assert f"role is {role}, a role that can make its holder an owner: it holds {permission}" in found[0][1]
+
+
+def test_the_same_roles_in_a_project_policy_document_are_refused(pack, monkeypatch):
+    configure(pack, monkeypatch, {}, [])
+    policy = json.dumps({"bindings": [{"role": "roles/bigquery.jobUser", "members": ["user:a@example.com"]},
+                                      {"role": "roles/iam.securityAdmin", "members": ["user:a@example.com"]}]})
+    found = pack.analyze("gcp:projects/iAMPolicy:IAMPolicy", {"project": "acme-data-123", "policyData": policy})
+    assert [p for p, _ in found] == ["no-project-basic-or-admin-roles"]
+    assert "policyData.bindings[1].role is roles/iam.securityAdmin" in found[0][1]
+
+
+def test_the_walkthroughs_admin_roles_pass_in_guide_mode_only(pack, monkeypatch):
+    for role in ("roles/bigquery.admin", "roles/storage.admin"):
+        props = {"project": "acme-data-123", "role": role, "member": "serviceAccount:a@b.iam.gserviceaccount.com"}
+        configure(pack, monkeypatch, {"kestra-gcp:iamMode": "guide"}, [])
+        assert pack.analyze("gcp:projects/iAMMember:IAMMember", props) == []
+        configure(pack, monkeypatch, {}, [])
+        assert [p for p, _ in pack.analyze("gcp:projects/iAMMember:IAMMember", props)] == ["no-project-basic-or-admin-roles"]
+
+
+CONTAINER = "docker:index/container:Container"
+
+
+def container(*envs: Any) -> dict:
+    return {"name": "kestra-app", "image": "sha256:0", "envs": list(envs)}
+
+
+# The README promises names containing KEY; PASS, PWD, SECRET, TOKEN, CREDENTIAL likewise, as
+# whole name parts.
+@pytest.mark.parametrize("name", ["SIGNING_KEY", "ENCRYPTION_KEY", "DB_PASS", "MYSQL_PWD", "API_KEY", "GITHUB_TOKEN",
+                                  "POSTGRES_PASSWORD", "CLIENT_SECRET", "GOOGLE_CREDENTIALS", "dbPassword"])
+def test_a_plaintext_variable_named_as_a_credential_is_refused(pack, monkeypatch, name):
+    configure(pack, monkeypatch, {}, [])
+    found = pack.analyze(CONTAINER, container("POSTGRES_DB=kestra", f"{name}=s3cr3t-value"))
+    assert [p for p, _ in found] == ["docker-env-credentials-are-secrets"], found
+    assert f"envs[1] ({name}) holds a credential but is not a Pulumi secret" in found[0][1]
+    # The same variable as a secret passes: the mark is what counts.
+    assert pack.analyze(CONTAINER, container("POSTGRES_DB=kestra", secret(f"{name}=s3cr3t-value"))) == []
+
+
+# Names of the stack's own plaintext-safe variables (infra/runtime.py: POSTGRES_DB, POSTGRES_USER,
+# KESTRA_CONFIGURATION), and names that only contain a credential word inside another word or
+# name where a credential is (Docker's *_FILE convention, a key's id).
+@pytest.mark.parametrize("name", ["POSTGRES_DB", "POSTGRES_USER", "KESTRA_CONFIGURATION", "MONKEY_MODE",
+                                  "PASSTHROUGH", "TOKENIZER", "POSTGRES_PASSWORD_FILE", "AWS_ACCESS_KEY_ID"])
+def test_a_plaintext_variable_not_named_as_a_credential_passes(pack, monkeypatch, name):
+    configure(pack, monkeypatch, {}, [])
+    assert pack.analyze(CONTAINER, container(f"{name}=some-value")) == []
+
+
+POSTGRES_PASSWORD = "Pg-0f3e9a7c2b"
+
+
+def test_a_plaintext_variable_holding_a_secret_config_value_is_refused_on_upstreams_host(pack, monkeypatch):
+    # Upstream's host gives the pack PULUMI_CONFIG only; the engine's ConfigureStack says which
+    # keys are secret.
+    configure(pack, monkeypatch, {"kestra-gcp:postgresPassword": POSTGRES_PASSWORD, "kestra-gcp:profile": "local"},
+              ["kestra-gcp:postgresPassword"])
+    url = f"DATABASE_URL=postgresql://kestra:{POSTGRES_PASSWORD}@postgres:5432/kestra"
+    found = pack.analyze(CONTAINER, container("POSTGRES_DB=kestra", url))
+    assert [p for p, _ in found] == ["docker-env-credentials-are-secrets"], found
+    assert "envs[1] (DATABASE_URL) holds a credential" in found[0][1]
+    assert POSTGRES_PASSWORD not in found[0][1]
+    assert pack.analyze(CONTAINER, container("POSTGRES_DB=kestra", secret(url))) == []
+    # A plaintext config value in a variable is no credential.
+    assert pack.analyze(CONTAINER, container("KESTRA_PROFILE=local", "POSTGRES_DB=kestra")) == []
+
+
+def test_a_flow_holding_a_secret_config_value_is_refused_on_upstreams_host(pack, monkeypatch):
+    configure(pack, monkeypatch, {"kestra-gcp:kestraPassword": "Kestra-pw-81b2c"}, ["kestra-gcp:kestraPassword"])
+    flow = ("pulumi-python:dynamic/kestra:Flow", "dev.testing/leaky",
+            {"source": "id: leaky\nnamespace: dev.testing\nlabels:\n  note: Kestra-pw-81b2c\n"})
+    found = pack.analyze_stack([flow])
+    assert [p for p, _ in found] == ["kestra-objects-hold-no-stack-secret"], found
+
+
+def test_our_hosts_secret_key_variable_still_counts(pack, monkeypatch):
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"kestra-gcp:postgresPassword": POSTGRES_PASSWORD}))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["kestra-gcp:postgresPassword"]))
+    found = pack.analyze(CONTAINER, container(f"DATABASE_URL=postgresql://kestra:{POSTGRES_PASSWORD}@db/kestra"))
+    assert [p for p, _ in found] == ["docker-env-credentials-are-secrets"], found
+
+
+def test_without_any_word_on_secret_keys_the_pack_fails_closed(pack, monkeypatch):
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"kestra-gcp:postgresPassword": POSTGRES_PASSWORD}))
+    found = pack.analyze_stack([])
+    assert [p for p, _ in found] == ["kestra-objects-hold-no-stack-secret"], found
+    assert "cannot tell which stack config values are secret" in found[0][1]
 
 
 def test_the_pack_knows_nothing_of_the_programs_modules():

@@ -62,6 +62,7 @@ class Violation:
     policy: str
     message: str  # a regex the message must match: resource, property, value
     config: Optional[dict] = None
+    secret_config: Optional[dict] = None
 
 
 def flow_with(value: str) -> str:
@@ -87,6 +88,19 @@ VIOLATIONS = [
               "no-project-basic-or-admin-roles",
               r"resource 'project-editor' .*role is roles/editor.*iamMode guide allows only roles/bigquery\.admin, roles/storage\.admin",
               config={"iamMode": "guide"}),
+    # Roles that are no admin by name but let their holder make itself an owner.
+    Violation("security-admin-role", "gcp_project", "infra/identity.py",
+              'LEAST_PRIVILEGE_PROJECT_ROLES = ("roles/bigquery.jobUser",)',
+              'LEAST_PRIVILEGE_PROJECT_ROLES = ("roles/bigquery.jobUser", "roles/iam.securityAdmin")',
+              "no-project-basic-or-admin-roles",
+              r"resource 'project-iam-securityAdmin' \(gcp:projects/iAMMember:IAMMember\): role is roles/iam\.securityAdmin, "
+              r"a role that can make its holder an owner: it holds resourcemanager\.projects\.setIamPolicy.*Fix: "),
+    Violation("instance-admin-role", "gcp_project", "infra/identity.py",
+              'LEAST_PRIVILEGE_PROJECT_ROLES = ("roles/bigquery.jobUser",)',
+              'LEAST_PRIVILEGE_PROJECT_ROLES = ("roles/bigquery.jobUser", "roles/compute.instanceAdmin.v1")',
+              "no-project-basic-or-admin-roles",
+              r"resource 'project-compute-instanceAdmin-v1' .*role is roles/compute\.instanceAdmin\.v1, a role that can "
+              r"make its holder an owner: it holds compute\.instances\.setMetadata"),
     Violation("public-access-prevention", "gcp_project", "infra/storage.py",
               'public_access_prevention="enforced"', 'public_access_prevention="inherited"',
               "bucket-uniform-access-and-public-access-prevention",
@@ -120,6 +134,23 @@ VIOLATIONS = [
               "docker-env-credentials-are-secrets",
               r"resource 'kestra-postgres' \(docker:index/container:Container\): envs\[2\] \(POSTGRES_PASSWORD\) "
               r"holds a credential but is not a Pulumi secret.*Fix: "),
+    # KEY as a whole name part (the README's promise), not only API_KEY / PRIVATE_KEY / ACCESS_KEY.
+    Violation("plaintext-signing-key-env", "local_project", "infra/runtime.py",
+              "            envs=postgres_envs,\n",
+              '            envs=["POSTGRES_DB=kestra", "POSTGRES_USER=kestra", "SIGNING_KEY=9f2c4e6a8b0d1f3e"],\n',
+              "docker-env-credentials-are-secrets",
+              r"resource 'kestra-postgres' \(docker:index/container:Container\): envs\[2\] \(SIGNING_KEY\) "
+              r"holds a credential but is not a Pulumi secret"),
+    # A plaintext URL that embeds a secret config value: caught on upstream's host too, which gives
+    # the pack no PULUMI_CONFIG_SECRET_KEYS (the engine's ConfigureStack says which keys are secret).
+    Violation("postgres-password-in-database-url", "local_project", "infra/runtime.py",
+              "            envs=postgres_envs,\n",
+              '            envs=["POSTGRES_DB=kestra", "DATABASE_URL=postgresql://kestra:" + '
+              '__import__("pulumi").Config().require("postgresPassword") + "@postgres:5432/kestra"],\n',
+              "docker-env-credentials-are-secrets",
+              r"resource 'kestra-postgres' \(docker:index/container:Container\): envs\[1\] \(DATABASE_URL\) "
+              r"holds a credential but is not a Pulumi secret",
+              secret_config={"postgresPassword": "Pg-7d41c9e0b2"}),
     # No credential-like name: the value is one of the stack's secrets (the Kestra password).
     Violation("stack-secret-in-plain-env", "local_project", "infra/runtime.py",
               "            envs=postgres_envs,\n",
@@ -196,6 +227,8 @@ def test_each_mandatory_policy_fails_the_preview_on_a_small_violating_edit(v, re
     project = request.getfixturevalue(v.profile)
     if v.config:
         project.set_config(v.config)
+    if v.secret_config:
+        project.set_config(v.secret_config, secret=True)
     undo = apply(project, v, kestra_standin.password)
     run = preview(project)
     print("\n" + run.output[run.output.find("Policies:"):run.output.find("Diagnostics:")])  # README quotes one (-s)
