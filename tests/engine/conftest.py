@@ -2,7 +2,9 @@
 
 - `pulumi_tools`: the CLI built by ``scripts/install-tools`` (``.tools/bin`` first, then PATH) with
   our Python language host and the SDK's two scripts next to it. Missing tools skip the test
-  locally and fail it in CI (`tests.support.tiers`).
+  locally and fail it in CI (`tests.support.tiers`). ``KESTRA_GCP_PULUMI_BIN=<folder>`` runs the
+  tier on the CLI and Python host in that folder instead (for one, upstream's, built from
+  pulumi/pulumi's source: the host users run, which the Go proxy does not serve).
 - `engine_project`: a copy of the project (program, Pulumi.yaml unchanged, flows, data) in a
   temporary folder, with a stack ``dev`` in a temporary file backend, its own ``PULUMI_HOME``, a
   passphrase, and automatic plugin downloads switched off. ``venv`` in the copy links to the
@@ -55,6 +57,8 @@ from tests.support import tiers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
+# A folder holding another build of the CLI and its Python plugins; when set, the tests use it only.
+TOOLS_BIN_ENV = "KESTRA_GCP_PULUMI_BIN"
 INSTALL_COMMAND = "scripts/install-tools (needs Go; builds the Pulumi CLI into .tools/bin)"
 TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
 ECHO_DIR = REPO_ROOT / ".tools" / "echo"
@@ -92,10 +96,12 @@ class PulumiTools:
 
 
 def find_pulumi_tools() -> Optional[PulumiTools]:
-    """The first folder (.tools/bin, then PATH) holding the CLI and its Python plugins, or None."""
-    candidates = [TOOLS_BIN]
+    """The first folder (.tools/bin, then PATH) holding the CLI and its Python plugins, or None;
+    only the folder KESTRA_GCP_PULUMI_BIN names when it is set."""
+    chosen = os.environ.get(TOOLS_BIN_ENV)
+    candidates = [Path(chosen)] if chosen else [TOOLS_BIN]
     on_path = shutil.which("pulumi")
-    if on_path:
+    if on_path and not chosen:
         candidates.append(Path(on_path).resolve().parent)
     for folder in candidates:
         if all(os.access(folder / tool, os.X_OK) for tool in TOOLS):
@@ -108,7 +114,9 @@ def find_pulumi_tools() -> Optional[PulumiTools]:
 @pytest.fixture(scope="session")
 def pulumi_tools() -> PulumiTools:
     tools = find_pulumi_tools()
-    tiers.require(tools is not None, f"the Pulumi CLI with its Python plugins ({', '.join(TOOLS)})", INSTALL_COMMAND)
+    where = f" in {os.environ[TOOLS_BIN_ENV]} ({TOOLS_BIN_ENV})" if os.environ.get(TOOLS_BIN_ENV) else ""
+    tiers.require(tools is not None, f"the Pulumi CLI with its Python plugins ({', '.join(TOOLS)}){where}",
+                  INSTALL_COMMAND)
     return tools
 
 
