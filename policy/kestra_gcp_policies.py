@@ -274,6 +274,7 @@ PROJECT_IAM_TYPES = {
     "gcp:projects/iAMMember:IAMMember": "role",
     "gcp:projects/iAMBinding:IAMBinding": "role",
 }
+PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
 
 
 def role_problem(role: str) -> Optional[str]:
@@ -300,7 +301,7 @@ def _project_roles(args: ResourceValidationArgs) -> list[tuple[str, str]]:
     if args.resource_type in PROJECT_IAM_TYPES:
         role = prop(args.props, "role")
         return [("role", role)] if isinstance(role, str) else []
-    if args.resource_type == "gcp:projects/iAMPolicy:IAMPolicy":
+    if args.resource_type == PROJECT_IAM_POLICY:
         data = prop(args.props, "policyData")
         try:
             bindings = json.loads(data).get("bindings", []) if isinstance(data, str) else []
@@ -329,8 +330,13 @@ def check_project_roles(args: ResourceValidationArgs, stack: StackSettings) -> I
 # Mandatory: buckets and public members
 
 
+BUCKET = "gcp:storage/bucket:Bucket"
+DATASET = "gcp:bigquery/dataset:Dataset"
+DATASET_ACCESS = "gcp:bigquery/datasetAccess:DatasetAccess"
+
+
 def check_bucket_access(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
-    if args.resource_type != "gcp:storage/bucket:Bucket":
+    if args.resource_type != BUCKET:
         return
     ubla = prop(args.props, "uniformBucketLevelAccess")
     if ubla is not UNKNOWN and ubla is not True:
@@ -397,7 +403,7 @@ def _public_members(args: ResourceValidationArgs) -> list[tuple[str, str]]:
             for j, m in enumerate(b.get("members", [])):
                 if m in PUBLIC_MEMBERS:
                     found.append((f"policyData.bindings[{i}].members[{j}]", m))
-    elif args.resource_type == "gcp:bigquery/dataset:Dataset":
+    elif args.resource_type == DATASET:
         accesses = plain(prop(args.props, "accesses", []))
         for i, a in enumerate(accesses if isinstance(accesses, list) else []):
             if not isinstance(a, dict):
@@ -405,7 +411,7 @@ def _public_members(args: ResourceValidationArgs) -> list[tuple[str, str]]:
             for key in ("specialGroup", "iamMember"):
                 if a.get(key) in PUBLIC_MEMBERS:
                     found.append((f"accesses[{i}].{key}", a[key]))
-    elif args.resource_type == "gcp:bigquery/datasetAccess:DatasetAccess":
+    elif args.resource_type == DATASET_ACCESS:
         for key in ("specialGroup", "iamMember"):
             if prop(args.props, key) in PUBLIC_MEMBERS:
                 found.append((key, prop(args.props, key)))
@@ -717,8 +723,8 @@ def check_kestra_sources(args: StackValidationArgs, report: ReportViolation) -> 
 # Advisory
 
 LABELLED_TYPES = (
-    "gcp:storage/bucket:Bucket",
-    "gcp:bigquery/dataset:Dataset",
+    BUCKET,
+    DATASET,
     "gcp:pubsub/topic:Topic",
     "gcp:pubsub/subscription:Subscription",
 )
@@ -747,8 +753,11 @@ def check_project(args: ResourceValidationArgs, stack: StackSettings) -> Iterabl
                f"project or use the stack's.")
 
 
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+
+
 def check_image_tag(args: ResourceValidationArgs, stack: StackSettings) -> Iterable[str]:
-    if args.resource_type != "docker:index/remoteImage:RemoteImage":
+    if args.resource_type != REMOTE_IMAGE:
         return
     name = prop(args.props, "name")
     if not isinstance(name, str) or "@sha256:" in name:
@@ -834,3 +843,23 @@ POLICIES = [
         description="Lists the policies this stack switches off through config policyExceptions.",
         enforcement_level=ADVISORY, validate=report_exceptions),
 ]
+
+# The resource types each policy judges; "gcp:" stands for every GCP type. The tests hold each
+# (policy, type) to a case, and every type the echo plugins can stand in for to a row of theirs.
+EVERY_GCP_TYPE = "gcp:"
+JUDGED_TYPES: dict[str, tuple[str, ...]] = {
+    "no-project-basic-or-admin-roles": (*PROJECT_IAM_TYPES, PROJECT_IAM_POLICY),
+    "bucket-uniform-access-and-public-access-prevention": (BUCKET,),
+    "no-public-members": (*PUBLIC_MEMBER_TYPES, DATASET, DATASET_ACCESS),
+    "docker-ports-on-loopback": (CONTAINER,),
+    "docker-env-credentials-are-secrets": (CONTAINER,),
+    "gke-workload-identity": (CLUSTER, NODE_POOL),
+    "gke-no-service-account-keys": (SERVICE_ACCOUNT_KEY,),
+    "cloud-sql-private-and-ssl-only": (SQL_INSTANCE,),
+    "no-load-balancer-without-tls": (SERVICE, *INGRESSES, *HELM),
+    "kestra-objects-hold-no-stack-secret": tuple(KESTRA_CONTENT),
+    "gcp-standard-labels": LABELLED_TYPES,
+    "gcp-resources-in-stack-project": (EVERY_GCP_TYPE,),
+    "docker-image-tag-pinned": (REMOTE_IMAGE,),
+    "policy-exceptions-in-use": (),
+}

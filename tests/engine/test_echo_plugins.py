@@ -47,7 +47,8 @@ def echo_table(echo_plugins) -> dict:
 
 # pulumi-kubernetes' API groups as its Python modules; a group it does not know is a custom
 # resource, registered by apiextensions.CustomResource as kubernetes:<apiVersion>:<kind>.
-KUBERNETES_GROUPS = {"core": "core", "helm.sh": "helm", "networking.k8s.io": "networking", "apps": "apps"}
+KUBERNETES_GROUPS = {"core": "core", "helm.sh": "helm", "networking.k8s.io": "networking", "apps": "apps",
+                     "extensions": "extensions"}
 
 
 def sdk_class(token: str):

@@ -292,3 +292,75 @@ def test_each_advisory_policy_reports_without_failing_the_preview(v, request, ke
     assert_passes(run)
     assert violations(run, "advisory") == [v.policy], run.output
     assert re.search(v.message, run.output), run.output
+
+
+# Resources of every type a policy judges that the stack itself does not create, each violating
+# that policy, added to the program: the echo plugins must answer each type (a row in their
+# table), and the pack must name each resource in the preview.
+PUBLIC = '"allUsers"'
+EXTRA_RESOURCES = {
+    "no-public-members": ("gcp_project", {
+        "gcp:storage/bucketIAMBinding:BucketIAMBinding":
+            f'gcp.storage.BucketIAMBinding("{{name}}", bucket="b", role="roles/storage.objectViewer", members=[{PUBLIC}])',
+        "gcp:storage/bucketIAMPolicy:BucketIAMPolicy":
+            'gcp.storage.BucketIAMPolicy("{name}", bucket="b", policy_data=POLICY)',
+        "gcp:storage/bucketAccessControl:BucketAccessControl":
+            f'gcp.storage.BucketAccessControl("{{name}}", bucket="b", role="READER", entity={PUBLIC})',
+        "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl":
+            f'gcp.storage.DefaultObjectAccessControl("{{name}}", bucket="b", role="READER", entity={PUBLIC})',
+        "gcp:storage/objectAccessControl:ObjectAccessControl":
+            f'gcp.storage.ObjectAccessControl("{{name}}", bucket="b", object="o", role="READER", entity={PUBLIC})',
+        "gcp:storage/bucketACL:BucketACL": 'gcp.storage.BucketACL("{name}", bucket="b", role_entities=["READER:allUsers"])',
+        "gcp:storage/defaultObjectACL:DefaultObjectACL":
+            'gcp.storage.DefaultObjectACL("{name}", bucket="b", role_entities=["READER:allUsers"])',
+        "gcp:storage/objectACL:ObjectACL": 'gcp.storage.ObjectACL("{name}", bucket="b", object="o", role_entities=["READER:allUsers"])',
+        "gcp:bigquery/datasetIamBinding:DatasetIamBinding":
+            f'gcp.bigquery.DatasetIamBinding("{{name}}", dataset_id="d", role="roles/bigquery.dataViewer", members=[{PUBLIC}])',
+        "gcp:bigquery/datasetIamPolicy:DatasetIamPolicy": 'gcp.bigquery.DatasetIamPolicy("{name}", dataset_id="d", policy_data=POLICY)',
+        "gcp:bigquery/datasetAccess:DatasetAccess":
+            f'gcp.bigquery.DatasetAccess("{{name}}", dataset_id="d", role="READER", special_group={PUBLIC})',
+        "gcp:pubsub/topicIAMBinding:TopicIAMBinding":
+            f'gcp.pubsub.TopicIAMBinding("{{name}}", topic="t", role="roles/pubsub.subscriber", members=[{PUBLIC}])',
+        "gcp:pubsub/topicIAMPolicy:TopicIAMPolicy": 'gcp.pubsub.TopicIAMPolicy("{name}", topic="t", policy_data=POLICY)',
+        "gcp:pubsub/subscriptionIAMBinding:SubscriptionIAMBinding":
+            f'gcp.pubsub.SubscriptionIAMBinding("{{name}}", subscription="s", role="roles/pubsub.subscriber", members=[{PUBLIC}])',
+        "gcp:pubsub/subscriptionIAMPolicy:SubscriptionIAMPolicy":
+            'gcp.pubsub.SubscriptionIAMPolicy("{name}", subscription="s", policy_data=POLICY)',
+    }),
+    "no-project-basic-or-admin-roles": ("gcp_project", {
+        "gcp:projects/iAMBinding:IAMBinding":
+            'gcp.projects.IAMBinding("{name}", project="acme-data-123", role="roles/iam.serviceAccountTokenCreator", '
+            'members=["user:a@example.com"])',
+        "gcp:projects/iAMPolicy:IAMPolicy": 'gcp.projects.IAMPolicy("{name}", project="acme-data-123", policy_data=OWNER_POLICY)',
+    }),
+    "no-load-balancer-without-tls": ("gke_project", {
+        "kubernetes:networking.k8s.io/v1beta1:Ingress":
+            'k8s.networking.v1beta1.Ingress("{name}", metadata={{"name": "{name}", "namespace": "default"}}, '
+            'spec={{"rules": [{{"host": "kestra.example.com"}}]}})',
+        "kubernetes:extensions/v1beta1:Ingress":
+            'k8s.extensions.v1beta1.Ingress("{name}", metadata={{"name": "{name}", "namespace": "default"}}, '
+            'spec={{"rules": [{{"host": "kestra.example.com"}}]}})',
+    }),
+}
+PROGRAM_HEADER = '''
+import json as _json
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+POLICY = _json.dumps({"bindings": [{"role": "roles/viewer", "members": ["allUsers"]}]})
+OWNER_POLICY = _json.dumps({"bindings": [{"role": "roles/owner", "members": ["user:a@example.com"]}]})
+'''
+
+
+@pytest.mark.parametrize("policy", sorted(EXTRA_RESOURCES))
+def test_each_type_a_policy_judges_is_judged_through_the_engine(policy, request):
+    profile, resources = EXTRA_RESOURCES[policy]
+    project = request.getfixturevalue(profile)
+    names = {type_: f"probe-{i}" for i, type_ in enumerate(resources)}
+    main = project.dir / "__main__.py"
+    main.write_text(main.read_text() + PROGRAM_HEADER + "".join(
+        code.format(name=names[type_]) + "\n" for type_, code in resources.items()))
+    run = preview(project)
+    assert run.returncode != 0, run.output
+    assert set(violations(run, "mandatory")) == {policy}, run.output
+    for type_, name in names.items():
+        assert f"resource '{name}' ({type_}): " in run.output, f"{type_} was not judged:\n{run.output}"

@@ -221,6 +221,96 @@ var resources = map[string]resourceSpec{
 		},
 	},
 
+	// ---- gcp: grants, ACLs and dataset access the policy pack judges (no profile creates them) ----
+	// IAM bindings and policies: the Terraform google provider's IAM framework (tpgiamresource/
+	// resource_iam_binding.go: id "<resource id>/<role>", role and condition ForceNew, members
+	// updated in place; resource_iam_policy.go: id "<resource id>", policy_data updated in place), with
+	// each service's resource id and ForceNew parent (iam_project.go, storage/iam_storage_bucket.go
+	// "b/<bucket>", bigquery/iam_bigquery_dataset.go, pubsub/iam_pubsub_topic.go and _subscription.go).
+	"gcp:projects/iAMBinding:IAMBinding": {
+		id:       tmpl("{project}/{role}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"project", "role", "condition"},
+	},
+	"gcp:projects/iAMPolicy:IAMPolicy": {
+		id:       tmpl("{project}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"project"},
+	},
+	"gcp:storage/bucketIAMBinding:BucketIAMBinding": {
+		id:       tmpl("b/{bucket}/{role}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"bucket", "role", "condition"},
+	},
+	"gcp:storage/bucketIAMPolicy:BucketIAMPolicy": {
+		id:       tmpl("b/{bucket}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"bucket"},
+	},
+	"gcp:bigquery/datasetIamBinding:DatasetIamBinding": {
+		id:       tmpl("projects/{project}/datasets/{datasetId}/{role}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"datasetId", "project", "role", "condition"},
+	},
+	"gcp:bigquery/datasetIamPolicy:DatasetIamPolicy": {
+		id:       tmpl("projects/{project}/datasets/{datasetId}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"datasetId", "project"},
+	},
+	"gcp:pubsub/topicIAMBinding:TopicIAMBinding": {
+		id:       tmpl("{topic}/{role}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"topic", "project", "role", "condition"},
+	},
+	"gcp:pubsub/topicIAMPolicy:TopicIAMPolicy": {
+		id:       tmpl("{topic}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"topic", "project"},
+	},
+	"gcp:pubsub/subscriptionIAMBinding:SubscriptionIAMBinding": {
+		id:       tmpl("{subscription}/{role}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"subscription", "project", "role", "condition"},
+	},
+	"gcp:pubsub/subscriptionIAMPolicy:SubscriptionIAMPolicy": {
+		id:       tmpl("{subscription}"),
+		computed: []row{{attr: "etag", value: gen(etag)}},
+		replaces: []string{"subscription", "project"},
+	},
+	// Storage ACLs (services/storage/resource_storage_*.go): the access controls' ids are
+	// "{bucket}/{entity}" and "{bucket}/{object}/{entity}" (only the bucket's has bucket and entity
+	// ForceNew; the object ones change identity in place), the ACLs' "<bucket>-acl", "<bucket>" and
+	// "<object>-acl" with bucket, object and a bucket's predefined_acl ForceNew.
+	"gcp:storage/bucketAccessControl:BucketAccessControl": {
+		id:       tmpl("{bucket}/{entity}"),
+		replaces: []string{"bucket", "entity"},
+	},
+	"gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl": {
+		id: tmpl("{bucket}/{entity}"),
+	},
+	"gcp:storage/objectAccessControl:ObjectAccessControl": {
+		id: tmpl("{bucket}/{object}/{entity}"),
+	},
+	"gcp:storage/bucketACL:BucketACL": {
+		id:       tmpl("{bucket}-acl"),
+		replaces: []string{"bucket", "predefinedAcl"},
+	},
+	"gcp:storage/defaultObjectACL:DefaultObjectACL": {
+		id:       tmpl("{bucket}"),
+		replaces: []string{"bucket"},
+	},
+	"gcp:storage/objectACL:ObjectACL": {
+		id:       tmpl("{object}-acl"),
+		replaces: []string{"bucket", "object"},
+	},
+	// services/bigquery/resource_bigquery_dataset_access.go: id "projects/{project}/datasets/
+	// {dataset_id}", every argument ForceNew but deletion_policy.
+	"gcp:bigquery/datasetAccess:DatasetAccess": {
+		id:            tmpl("projects/{project}/datasets/{datasetId}"),
+		computed:      []row{{attr: "apiUpdatedMember", value: gen(func(*rowContext) resource.PropertyValue { return resource.NewProperty(false) })}},
+		replaceAllBut: []string{"deletionPolicy"},
+	},
+
 	// ---- random (pulumi-random) ----
 	"random:index/randomPassword:RandomPassword": {
 		id: tmpl("none"),
@@ -433,6 +523,15 @@ var resources = map[string]resourceSpec{
 		autoname: k8sAutoname,
 	},
 	"kubernetes:networking.k8s.io/v1:Ingress": {
+		id:       tmpl("{metadata.namespace}/{metadata.name}"),
+		autoname: k8sAutoname,
+	},
+	// The beta Ingress APIs pulumi-kubernetes still types (the policy pack judges them too).
+	"kubernetes:networking.k8s.io/v1beta1:Ingress": {
+		id:       tmpl("{metadata.namespace}/{metadata.name}"),
+		autoname: k8sAutoname,
+	},
+	"kubernetes:extensions/v1beta1:Ingress": {
 		id:       tmpl("{metadata.namespace}/{metadata.name}"),
 		autoname: k8sAutoname,
 	},
