@@ -8,14 +8,18 @@ test virtualenv running this script). For each profile it builds a stack as the 
 its own process as Kestra), runs `pulumi up` once, then alternates `pulumi preview` without and
 with `--policy-pack policy` (`--repeat` times each, alternating so machine load hits both
 alike) on the deployed stack — the no-op preview a pull request gets — and on a fresh stack (the
-first preview, with every resource to create). It prints the best and median wall times and the
-ratio with/without pack. Timings are wall clock on whatever machine runs it: compare ratios.
+first preview, with every resource to create). It prints the best and median wall times, the
+ratio of the medians, the spread of the pairwise ratios (each with-pack run over the run without
+it just before), and the load average around the measurement. Timings are wall clock on whatever
+machine runs it: compare ratios. KESTRA_GCP_PULUMI_BIN=<folder> measures another CLI and Python
+host (tests/engine/conftest.py), for one upstream's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -72,13 +76,21 @@ def timed_previews(project: EngineProject, repeat: int) -> dict:
     return times
 
 
-def report(profile: str, case: str, times: dict) -> float:
+def report(profile: str, case: str, times: dict, load: tuple[float, float]) -> float:
     best = {k: min(v) for k, v in times.items()}
     median = {k: statistics.median(v) for k, v in times.items()}
     ratio = median["with"] / median["without"]
-    print(f"{profile:8} {case:12} without pack best {best['without']:5.1f} s median {median['without']:5.1f} s | "
-          f"with pack best {best['with']:5.1f} s median {median['with']:5.1f} s | ratio (median) {ratio:.2f}x")
+    pairs = sorted(w / wo for w, wo in zip(times["with"], times["without"]))
+    print(f"{profile:8} {case:6} without pack best {best['without']:5.1f} s median {median['without']:5.1f} s | "
+          f"with pack best {best['with']:5.1f} s median {median['with']:5.1f} s | ratio (median) {ratio:.2f}x, "
+          f"pairwise {pairs[0]:.2f}-{pairs[-1]:.2f}x | load average {load[0]:.1f} -> {load[1]:.1f}", flush=True)
     return ratio
+
+
+def measured(project: EngineProject, repeat: int) -> tuple[dict, tuple[float, float]]:
+    before = os.getloadavg()[0]
+    times = timed_previews(project, repeat)
+    return times, (before, os.getloadavg()[0])
 
 
 def main() -> None:
@@ -87,6 +99,8 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=profiles, choices=profiles)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    tools = find_pulumi_tools()
+    print(f"CLI: {tools.pulumi if tools else '(none)'} {tools.version if tools else ''}; {os.cpu_count()} CPUs", flush=True)
     for profile in args.profiles:
         with tempfile.TemporaryDirectory(prefix="policy-bench-") as tmp:
             # gke: Kestra behind the load balancer on port 443 of a loopback address (needs root).
@@ -95,10 +109,10 @@ def main() -> None:
             standin = start_standin(*lb)
             try:
                 fresh = make_project(Path(tmp) / "fresh", profile, standin)
-                report(profile, "first", timed_previews(fresh, args.repeat))
+                report(profile, "first", *measured(fresh, args.repeat))
                 deployed = make_project(Path(tmp) / "deployed", profile, standin)
                 deployed.pulumi("up", "--yes", "--skip-preview")
-                report(profile, "no-op", timed_previews(deployed, args.repeat))
+                report(profile, "no-op", *measured(deployed, args.repeat))
                 deployed.pulumi("destroy", "--yes")
             finally:
                 standin.process.stdin.close()
