@@ -5,6 +5,7 @@ The engine tests run the pack itself through the CLI: tests/engine/test_policy_p
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -21,13 +22,13 @@ PACK_NAME = "kestra-gcp-guardrails"
 SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 
 
-def pack_module():
+def pack_module(name: str = "kestra_gcp_policies"):
+    """A module of the pack, imported as `pulumi.policy` imports them (policy/ on the path)."""
     sys.path.insert(0, str(POLICY))
     try:
-        import kestra_gcp_policies
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(POLICY))
-    return kestra_gcp_policies
 
 
 def secret(value: Any) -> dict:
@@ -83,13 +84,13 @@ def pack(monkeypatch):
     PULUMI_CONFIG_SECRET_KEYS (upstream's RunPlugin sets only the former)."""
     import pulumi.runtime.config as runtime_config
 
-    module = pack_module()
+    module, support = pack_module(), pack_module("pack_support")
     saved = dict(runtime_config.CONFIG.get())  # the SDK copies PULUMI_CONFIG into this global
     for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_PROJECT", "PULUMI_STACK", "PULUMI_DRY_RUN"):
         monkeypatch.delenv(name, raising=False)
     def reset():
-        getattr(module, "_configured", {}).clear()
-        module.settings.cache_clear()
+        support._configured.clear()
+        support.settings.cache_clear()
 
     reset()
     yield Pack(module)
@@ -111,7 +112,7 @@ def test_guide_mode_exception_is_exactly_the_walkthroughs_admin_roles():
     # exactly those admin roles through in guide mode, and no basic role.
     from infra.identity import GUIDE_PROJECT_ROLES, LEAST_PRIVILEGE_PROJECT_ROLES
 
-    pack = pack_module()
+    pack = pack_module("gcp_policies")
     assert {r for r in GUIDE_PROJECT_ROLES if pack.is_broad_role(r)} == pack.GUIDE_ADMIN_ROLES
     assert not any(pack.is_broad_role(r) for r in LEAST_PRIVILEGE_PROJECT_ROLES)
     for role in ("roles/owner", "roles/editor", "roles/bigquery.admin", "roles/compute.admin"):
@@ -457,7 +458,7 @@ def test_every_gcp_type_is_held_to_the_stacks_project(pack, monkeypatch, type_):
 
 
 def test_the_cases_above_are_exactly_the_types_each_policy_claims():
-    claims = {(policy, t) for policy, types in pack_module().JUDGED_TYPES.items() for t in types}
+    claims = {(policy, t) for policy, types in pack_module("pack_support").JUDGED_TYPES.items() for t in types}
     cases = {(c[0], c[1]) for c in RESOURCE_CASES + STACK_CASES} | {("gcp-resources-in-stack-project", "gcp:")}
     assert cases == claims
     # Every GCP type a policy names is among those the project policy is tried on.
@@ -471,6 +472,6 @@ NOT_ECHOED = {"kubernetes:helm.sh/v4:Chart"}
 
 
 def test_every_type_a_policy_judges_has_an_echo_row():
-    claimed = {t for types in pack_module().JUDGED_TYPES.values() for t in types
+    claimed = {t for types in pack_module("pack_support").JUDGED_TYPES.values() for t in types
                if t.split(":")[0] in ("gcp", "docker", "kubernetes") and t != "gcp:"}
     assert claimed - NOT_ECHOED <= echo_table_types(), sorted(claimed - NOT_ECHOED - echo_table_types())
