@@ -383,6 +383,15 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
     if problem := _http_url_problem(flows.git_repository_url):
         r.problems.append(f"{r.name('gitRepositoryUrl')}: {problem}")
 
+    postgres_password = r.secret("postgresPassword", _postgres_password_problem)
+    if keep_data and docker is not None and postgres_password is None:
+        # Postgres keeps the password its data directory was initialised with; a generated one
+        # is a new one after destroy, which the kept database refuses (Kestra never gets healthy).
+        r.problems.append(
+            f"{r.name('postgresPassword')}: required with keepData on the Docker runtime — the kept Postgres "
+            "volume only accepts the password it was first started with, and a generated one changes on "
+            "every destroy (`pulumi config set --secret postgresPassword <12+ characters>`)"
+        )
     config = StackConfig(
         stack=stack,
         profile=profile,
@@ -390,7 +399,7 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         gcp=gcp,
         docker=docker,
         access=KestraAccess(username=username, password=password, external_url=external_url),
-        postgres_password=r.secret("postgresPassword", _postgres_password_problem),
+        postgres_password=postgres_password,
         github_token=r.secret("githubToken"),
         gemini_api_key=r.secret("geminiApiKey"),
         gemini_model=r.text("geminiModel", "gemini-2.5-flash"),

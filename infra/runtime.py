@@ -51,6 +51,9 @@ class KestraRuntimeArgs:
     github_token: Optional[pulumi.Input[str]] = None
     gemini_api_key: Optional[pulumi.Input[str]] = None
     gemini_model: str = DEFAULT_GEMINI_MODEL
+    # Retain the data volumes on destroy (config keepData): Kestra's database is in one, its
+    # internal storage (KV values, namespace files) in the other.
+    keep_data: bool = False
 
     @classmethod
     def from_config(
@@ -69,6 +72,7 @@ class KestraRuntimeArgs:
             github_token=config.github_token,
             gemini_api_key=config.gemini_api_key,
             gemini_model=config.gemini_model,
+            keep_data=config.keep_data,
         )
 
 
@@ -101,7 +105,9 @@ class KestraRuntime(pulumi.ComponentResource):
     """Kestra (``server standalone``) backed by Postgres, on a private Docker network.
 
     Creates a bridge network, named volumes for Postgres data and Kestra's internal storage, the
-    two images (kept locally on destroy) and two containers with explicit names. Postgres has no
+    two images (kept locally on destroy) and two containers with explicit names. With `keep_data`
+    the two volumes, which hold all of Kestra's data, are retained on destroy and adopted by the
+    next deployment under the same names. Postgres has no
     published port; Kestra publishes its UI/API and management ports on `docker.host_address` only.
     Each container has a healthcheck and is waited for (`wait=True`): Kestra is created only once
     Postgres is healthy, and `url` resolves only once Kestra answers on /health — so anything
@@ -135,8 +141,11 @@ class KestraRuntime(pulumi.ComponentResource):
         postgres_password = self._given_or_generated(f"{name}-postgres-password", args.postgres_password, child)
 
         self.network = docker.Network(f"{name}-network", name=f"{prefix}-net", driver="bridge", opts=named)
-        self.postgres_volume = docker.Volume(f"{name}-postgres-data", name=f"{prefix}-postgres-data", opts=named)
-        self.storage_volume = docker.Volume(f"{name}-kestra-storage", name=f"{prefix}-kestra-storage", opts=named)
+        # keepData: destroy leaves the volumes to Docker, and the next `up` adopts them, since
+        # creating a volume whose name exists (same driver) returns the existing one.
+        kept = pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(retain_on_delete=args.keep_data))
+        self.postgres_volume = docker.Volume(f"{name}-postgres-data", name=f"{prefix}-postgres-data", opts=kept)
+        self.storage_volume = docker.Volume(f"{name}-kestra-storage", name=f"{prefix}-kestra-storage", opts=kept)
         self.postgres_image = docker.RemoteImage(
             f"{name}-postgres-image", name=settings.postgres_image, keep_locally=True, opts=child
         )

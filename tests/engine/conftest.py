@@ -394,6 +394,19 @@ def gke_standin(tmp_path: Path) -> StandinProcess:
     yield from _run_standin("--load-balancer", f"{address}:443", "--echo-store", str(echo_store(tmp_path)))
 
 
+# The local profile's volumes for the stack `dev` (infra/runtime.py: <namePrefix>-postgres-data and
+# <namePrefix>-kestra-storage, namePrefix kestra-gcp-<stack>).
+DOCKER_VOLUMES = ("kestra-gcp-dev-postgres-data", "kestra-gcp-dev-kestra-storage")
+
+
+@pytest.fixture
+def docker_standin(tmp_path: Path) -> StandinProcess:
+    """The stand-in as Kestra on the Docker runtime: its data lives in the local profile's two
+    volumes of the echo plugins' Docker engine (`KestraStandin.keep_data_in_volumes`), so it is
+    gone when they are, and kept when they are."""
+    yield from _run_standin("--echo-store", str(echo_store(tmp_path)), "--docker-volumes", ",".join(DOCKER_VOLUMES))
+
+
 @pytest.fixture
 def external_project(engine_project: EngineProject, kestra_standin: StandinProcess) -> EngineProject:
     """The stack pointed at the stand-in: external-Kestra profile, nothing in GCP or Docker."""
@@ -419,6 +432,15 @@ def local_project(engine_project: EngineProject, kestra_standin: StandinProcess,
     engine_project.install_echo_plugins(echo_plugins)
     engine_project.set_config({"profile": "local"})
     point_docker_runtime_at(engine_project, kestra_standin)
+    return engine_project
+
+
+@pytest.fixture
+def docker_project(engine_project: EngineProject, docker_standin: StandinProcess, echo_plugins: EchoPlugins) -> EngineProject:
+    """The local profile against `docker_standin`: Kestra's data is in the Docker volumes."""
+    engine_project.install_echo_plugins(echo_plugins)
+    engine_project.set_config({"profile": "local"})
+    point_docker_runtime_at(engine_project, docker_standin)
     return engine_project
 
 

@@ -42,6 +42,9 @@ RETAINED_GKE = {
     ("gcp:compute/network:Network", "network"), ("gcp:compute/globalAddress:GlobalAddress", "private-services-range"),
     ("gcp:servicenetworking/connection:Connection", "private-services"),
 }
+# README "Keeping data": on the Docker runtime keepData keeps the two volumes, Kestra's database and
+# its internal storage (KV values, namespace files).
+RETAINED_DOCKER_TYPES = {"docker:index/volume:Volume"}
 # Outputs (and inputs) the providers' schemas mark sensitive, which the stack generates or derives
 # ("attr.field": that field of each item of a list).
 GENERATED_SECRETS = {
@@ -253,6 +256,8 @@ def retained_urns(name: str, created: list[str], types: dict) -> set[str]:
     """The resources keepData keeps, by the README: types for the gcp profile, and for gke those
     plus the named pieces of Cloud SQL and its network."""
     retained = {urn for urn in created if types[urn] in RETAINED_GCP_TYPES} if PROFILES[name].include_gcp else set()
+    if DOCKER_TYPES <= PROFILES[name].types:
+        retained |= {urn for urn in created if types[urn] in RETAINED_DOCKER_TYPES}
     if name == "gke":
         retained |= {urn for urn in created if (types[urn], urn.rsplit("::", 1)[1]) in RETAINED_GKE}
     return retained
@@ -263,6 +268,8 @@ def test_keep_data_is_honoured_by_the_engines_own_deletes(name, request):
     profile = PROFILES[name]
     project = request.getfixturevalue(profile.fixture)
     kestra_standin = request.getfixturevalue(profile.standin)
+    if DOCKER_TYPES <= profile.types:  # keepData on Docker needs a Postgres password that outlives destroy
+        project.set_config({"postgresPassword": "pg-Engine-Tests-2026"}, secret=True)
     project.pulumi(*UP)
     created = ops(project.echo_log(), "create")
     types = {entry["urn"]: entry["type"] for entry in project.echo_log()}
@@ -292,7 +299,10 @@ def test_keep_data_is_honoured_by_the_engines_own_deletes(name, request):
     assert {r["urn"] for r in live_resources(project.env[ECHO_STORE_ENV])} == retained
     if profile.include_gcp:
         assert {types[urn] for urn in retained} >= RETAINED_GCP_TYPES
-    else:
+    if DOCKER_TYPES <= profile.types:
+        assert sorted(types[urn] for urn in retained if types[urn].startswith("docker:")) == [
+            "docker:index/volume:Volume"] * 2
+    if not profile.include_gcp and not DOCKER_TYPES <= profile.types:
         assert retained == set()
     if name == "gke":
         assert {(types[urn], urn.rsplit("::", 1)[1]) for urn in retained} >= RETAINED_GKE

@@ -46,6 +46,10 @@ def _config_error(config, secret_keys=()):
         ({"kestra-gcp:kestraUrl": "kestra.internal:8080"}, "kestra-gcp:kestraUrl", "http(s) URL"),
         ({"kestra-gcp:kestraUrl": "https://kestra.example.com"}, "kestra-gcp:kestraPassword", "required with kestraUrl"),
         ({"kestra-gcp:gitRepositoryUrl": "git@github.com:x/y"}, "kestra-gcp:gitRepositoryUrl", "http(s) URL"),
+        # Postgres keeps the password its kept data was initialised with; a generated one is new
+        # after every destroy.
+        ({"kestra-gcp:keepData": "true"}, "kestra-gcp:postgresPassword", "required with keepData on the Docker"),
+        ({**GOOD, "kestra-gcp:keepData": "true"}, "kestra-gcp:postgresPassword", "required with keepData on the Docker"),
     ],
 )
 def test_bad_config_names_the_key_and_creates_nothing(config, key, fragment):
@@ -53,6 +57,18 @@ def test_bad_config_names_the_key_and_creates_nothing(config, key, fragment):
     line = next((l for l in message.splitlines() if key + ":" in l), None)
     assert line is not None, message
     assert fragment in line, line
+
+
+@pytest.mark.parametrize("config", [
+    {"kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": "pg-Configured-Pass-99"},
+    # No Postgres of the stack's: an existing Kestra.
+    {"kestra-gcp:keepData": "true", "kestra-gcp:kestraUrl": "http://127.0.0.1:8080",
+     "kestra-gcp:kestraPassword": "Passw0rd!x"},
+], ids=["docker-with-password", "external"])
+def test_keep_data_needs_a_postgres_password_only_where_the_stack_runs_postgres_in_docker(config):
+    secret_keys = tuple(k for k in config if k.endswith("Password"))
+    run = run_stack(config, secret_keys=secret_keys)  # no ConfigError
+    assert run.resources
 
 
 def test_every_problem_is_reported_at_once():

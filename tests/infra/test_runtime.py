@@ -438,3 +438,20 @@ def test_container_environments_stay_secret_when_read_back(local_run):
     # state also when `pulumi refresh` reads them back from Docker.
     for suffix in ("postgres", "kestra"):
         assert container(local_run, suffix).additional_secret_outputs == ["envs"], suffix
+
+
+VOLUME = "docker:index/volume:Volume"
+
+
+def test_keep_data_retains_both_volumes_and_nothing_else_of_docker():
+    """keepData: Kestra's database and internal storage (KV values, namespace files) are in the
+    two volumes; destroy must leave them to Docker. Containers, network and images hold no data."""
+    kept = run({**LOCAL, "kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": PG_PASSWORD})
+    volumes = kept.of_type(VOLUME)
+    assert len(volumes) == 2 and all(v.retain_on_delete for v in volumes)
+    others = [r for r in kept.resources if r.type.startswith("docker:") and r.type != VOLUME]
+    assert others and not any(r.retain_on_delete for r in others)
+
+
+def test_without_keep_data_destroy_deletes_the_volumes(local_run):
+    assert not any(v.retain_on_delete for v in local_run.of_type(VOLUME))

@@ -332,10 +332,15 @@ func (p *echoProvider) outputs(
 	return r.id, out, nil
 }
 
-func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+func (p *echoProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
 	inputs, err := p.unmarshal(req.GetProperties(), "create.properties")
 	if err != nil {
 		return nil, err
+	}
+	if !req.GetPreview() {
+		if err := p.dockerRefusesCreate(typeOf(req.GetUrn()), inputs); err != nil {
+			return nil, err
+		}
 	}
 	id, outs, err := p.outputs(req.GetUrn(), "", inputs, nil, req.GetPreview())
 	if err != nil {
@@ -348,6 +353,9 @@ func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (
 	if !req.GetPreview() {
 		p.record("create", req.GetUrn(), id)
 		p.keep(req.GetUrn(), id, outs)
+		if err := p.dockerAwaitHealthy(ctx, typeOf(req.GetUrn()), id, inputs, props, req.GetProperties()); err != nil {
+			return nil, err
+		}
 	}
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }
@@ -385,6 +393,13 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 }
 
 func (p *echoProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	olds, err := p.unmarshal(req.GetProperties(), "delete.olds")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.dockerRefusesDelete(typeOf(req.GetUrn()), olds); err != nil {
+		return nil, err
+	}
 	p.record("delete", req.GetUrn(), req.GetId())
 	p.forget(req.GetUrn(), req.GetId())
 	return &emptypb.Empty{}, nil
