@@ -23,6 +23,7 @@ here logs a value.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,10 @@ class GcpSettings:
     subscription_name: str = "file-upload-sub"
 
 
+# pulumi-docker's address when neither docker:host nor DOCKER_HOST is set (its provider.go).
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
 @dataclass(frozen=True)
 class DockerSettings:
     """How to run Kestra + Postgres locally through the Docker engine."""
@@ -125,6 +130,9 @@ class DockerSettings:
     management_port: int
     public_url: str
     startup_timeout_seconds: int
+    # The engine pulumi-docker talks to, when the program can reach it too (unix:// or plain
+    # tcp://); None over TLS, SSH or a Docker context (infra/docker_engine.py).
+    engine_host: Optional[str] = DEFAULT_DOCKER_HOST
 
 
 @dataclass(frozen=True)
@@ -577,5 +585,17 @@ def _read_docker(r: _Reader) -> DockerSettings:
         management_port=management_port,
         public_url=public_url.rstrip("/"),
         startup_timeout_seconds=r.integer("startupTimeoutSeconds", 300, 30, 3600),
+        engine_host=_docker_engine_host(r),
     )
+
+
+def _docker_engine_host(r: _Reader) -> Optional[str]:
+    """Where pulumi-docker finds the engine, as its provider configuration resolves it: docker:host
+    or DOCKER_HOST, else the local socket; a Docker context overrides the host, and a certificate
+    means TLS — both of which this program does not speak (None)."""
+    tls = any(r.raw(f"docker:{k}") for k in ("certPath", "caMaterial", "certMaterial", "keyMaterial"))
+    if r.raw("docker:context") or os.environ.get("DOCKER_CONTEXT") or tls or os.environ.get("DOCKER_CERT_PATH"):
+        return None
+    host = r.text("docker:host") or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    return host if host.startswith(("unix://", "tcp://")) else None
 

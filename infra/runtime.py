@@ -13,6 +13,7 @@ import pulumi_random as random
 
 from infra.config import DockerSettings, StackConfig
 from infra.contract import GCP_KEY_SECRET
+from infra.docker_engine import OWNER_LABEL, stale_container_hook
 from infra.runtimes import KestraRuntimeOutputs
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
@@ -153,6 +154,20 @@ class KestraRuntime(pulumi.ComponentResource):
             f"{name}-kestra-image", name=settings.kestra_image, keep_locally=True, opts=child
         )
 
+        # Docker names are the engine's: a create interrupted while waiting for health leaves a
+        # running container that holds the name, unknown to the state. The label says it is this
+        # stack's, and the hook clears it when Docker refuses the next create for it.
+        owner = f"{pulumi.get_project()}/{pulumi.get_stack()}"
+        labels = [docker.ContainerLabelArgs(label=OWNER_LABEL, value=owner)]
+
+        def recoverable(container: str, stop_seconds: int, depends_on: Optional[list] = None) -> pulumi.ResourceOptions:
+            hook = stale_container_hook(f"{name}-{container}", f"{prefix}-{container}", owner,
+                                        settings.engine_host, stop_seconds)
+            return pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(
+                additional_secret_outputs=["envs"], depends_on=depends_on,
+                hooks=pulumi.ResourceHookBinding(on_error=[hook]),
+            ))
+
         postgres_envs = pulumi.Output.secret(
             postgres_password.apply(
                 lambda pg: [f"POSTGRES_DB={POSTGRES_DB}", f"POSTGRES_USER={POSTGRES_USER}", f"POSTGRES_PASSWORD={pg}"]
@@ -186,7 +201,8 @@ class KestraRuntime(pulumi.ComponentResource):
             wait_timeout=settings.startup_timeout_seconds,
             restart="unless-stopped",
             destroy_grace_seconds=30,  # a clean shutdown instead of a kill
-            opts=pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(additional_secret_outputs=["envs"])),
+            labels=labels,
+            opts=recoverable("postgres", 30),
         )
 
         kestra_envs = pulumi.Output.secret(
@@ -254,10 +270,8 @@ class KestraRuntime(pulumi.ComponentResource):
             wait_timeout=settings.startup_timeout_seconds,
             restart="unless-stopped",
             destroy_grace_seconds=60,
-            opts=pulumi.ResourceOptions.merge(
-                named,
-                pulumi.ResourceOptions(depends_on=[self.postgres_container], additional_secret_outputs=["envs"]),
-            ),
+            labels=labels,
+            opts=recoverable("kestra", 60, depends_on=[self.postgres_container]),
         )
 
         base = f"http://{reachable_host(host)}"

@@ -377,3 +377,22 @@ def test_a_missing_project_says_how_to_set_it():
 def test_a_google_bucket_name_says_which_rule():
     # Cloud Storage reserves names starting with "goog" or containing "google".
     assert bucket_name_problem("my-google-data") == "must not start with 'goog' or contain 'google'"
+
+
+@pytest.mark.parametrize("config, env, host", [
+    ({}, {}, "unix:///var/run/docker.sock"),
+    ({}, {"DOCKER_HOST": "unix:///run/user/1000/docker.sock"}, "unix:///run/user/1000/docker.sock"),
+    ({"docker:host": "tcp://10.0.0.5:2375"}, {"DOCKER_HOST": "unix:///other.sock"}, "tcp://10.0.0.5:2375"),
+    # What the program does not speak: SSH, a Docker context (it overrides the host), TLS.
+    ({"docker:host": "ssh://me@builder"}, {}, None),
+    ({"docker:context": "remote"}, {}, None),
+    ({}, {"DOCKER_CONTEXT": "remote"}, None),
+    ({"docker:host": "tcp://10.0.0.5:2376"}, {"DOCKER_CERT_PATH": "/home/me/.docker"}, None),
+])
+def test_the_docker_engine_is_the_one_pulumi_docker_talks_to(config, env, host, monkeypatch):
+    # pulumi-docker's provider.go: docker:host, else DOCKER_HOST, else the local socket; a context wins.
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CERT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _load({"kestra-gcp:profile": "local", **config}).docker.engine_host == host

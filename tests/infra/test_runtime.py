@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from infra.config import load_config
+from infra.docker_engine import OWNER_LABEL
 from infra.runtime import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
 from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, plain, run_stack
 
@@ -455,3 +456,12 @@ def test_keep_data_retains_both_volumes_and_nothing_else_of_docker():
 
 def test_without_keep_data_destroy_deletes_the_volumes(local_run):
     assert not any(v.retain_on_delete for v in local_run.of_type(VOLUME))
+
+
+def test_containers_carry_the_stacks_label_and_an_error_hook_for_a_name_left_taken(local_run):
+    """A create interrupted during the health wait leaves a running container that holds the
+    name; the label lets the hook tell this stack's from anyone else's (infra/docker_engine.py)."""
+    for suffix in ("postgres", "kestra"):
+        resource = container(local_run, suffix)
+        assert resource.inputs["labels"] == [{"label": OWNER_LABEL, "value": "kestra-gcp/dev"}]
+        assert resource.error_hooks == [f"kestra-{suffix}-stale-container"]

@@ -1,0 +1,144 @@
+"""The one thing the program asks of the Docker Engine itself: clearing a container name that an
+interrupted `pulumi up` left taken.
+
+pulumi-docker creates a container and then waits for its health (`wait=True`, up to
+`startupTimeoutSeconds`). A CLI terminated during that wait (a second Ctrl-C) never records the
+container's id, so the next `up` creates it again under the same name, and Docker refuses:
+``Conflict. The container name "/<name>" is already in use by container "<id>". You have to
+remove (or rename) that container to be able to reuse that name.`` (moby daemon/errors.go,
+nameConflictError). pulumi-docker has no way to adopt it (resourceDockerContainerCreate calls
+ContainerCreate with no lookup). So the containers carry an error hook: on exactly that refusal,
+when the container holding the name carries this stack's label, it is stopped as a destroy would
+stop it and removed (its named volumes stay: they hold the data), and Pulumi retries the create.
+A container of that name without the label is not touched: Docker's refusal stands.
+
+Speaks the Docker Engine API (docs.docker.com/reference/api/engine: ContainerInspect, ContainerStop,
+ContainerDelete) with the standard library, at the address pulumi-docker uses: ``docker:host``,
+else ``DOCKER_HOST``, else ``unix:///var/run/docker.sock`` (its provider.go). Plain ``unix://`` and
+``tcp://`` only; over TLS, SSH or a Docker context the hook says what to remove by hand.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+from typing import Any, Callable, Optional
+from urllib.parse import quote, urlsplit
+
+import pulumi
+
+# Identifies the stack a container belongs to: "<project>/<stack>".
+OWNER_LABEL = "kestra-gcp.stack"
+_CONFLICT = re.compile(
+    r'The container name \\?"/(?P<name>[^"\\]+)\\?" is already in use by container \\?"(?P<id>[0-9a-f]{12,64})\\?"'
+)
+_TIMEOUT = 30.0
+
+
+class DockerEngineError(Exception):
+    """The engine answered an error (its message), or could not be reached."""
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+class DockerEngine:
+    """A Docker Engine API client for one host (unversioned paths: the engine's own API version)."""
+
+    def __init__(self, connect: Callable[[float], http.client.HTTPConnection]) -> None:
+        self._connect = connect
+
+    @classmethod
+    def at(cls, host: Optional[str]) -> Optional["DockerEngine"]:
+        """The engine at `host` (unix:///path or tcp://host:port), or None for another scheme."""
+        if not host:
+            return None
+        parts = urlsplit(host)
+        if parts.scheme == "unix" and parts.path:
+            return cls(lambda timeout: _UnixConnection(parts.path, timeout))
+        if parts.scheme in ("tcp", "http") and parts.hostname:
+            port = parts.port or 2375
+            return cls(lambda timeout: http.client.HTTPConnection(parts.hostname, port, timeout=timeout))
+        return None
+
+    def _call(self, method: str, path: str, timeout: float = _TIMEOUT) -> tuple[int, Any]:
+        connection = self._connect(timeout)
+        try:
+            connection.request(method, path)
+            response = connection.getresponse()
+            raw = response.read()
+        except OSError as exc:
+            raise DockerEngineError(f"cannot reach the Docker engine: {exc}") from exc
+        finally:
+            connection.close()
+        body = json.loads(raw) if raw and response.getheader("Content-Type", "").startswith("application/json") else None
+        if response.status >= 400 and response.status != 404:
+            message = body.get("message") if isinstance(body, dict) else raw.decode(errors="replace")
+            raise DockerEngineError(f"{method} {path}: {response.status} {message}")
+        return response.status, body
+
+    def inspect(self, container: str) -> Optional[dict]:
+        """GET /containers/{id}/json, None when there is no such container."""
+        status, body = self._call("GET", f"/containers/{quote(container)}/json")
+        return None if status == 404 else body
+
+    def remove(self, container: str, stop_seconds: int) -> None:
+        """Stops the container (SIGTERM, then SIGKILL after `stop_seconds`) and removes it, keeping
+        its volumes: POST /containers/{id}/stop?t=… (304 when already stopped), then
+        DELETE /containers/{id}?v=false (404: gone meanwhile)."""
+        self._call("POST", f"/containers/{quote(container)}/stop?t={stop_seconds}", timeout=_TIMEOUT + stop_seconds)
+        self._call("DELETE", f"/containers/{quote(container)}?v=false&force=true")
+
+
+def stale_container_hook(
+    resource_name: str, container_name: str, owner: str, engine_host: Optional[str], stop_seconds: int
+) -> pulumi.ErrorHook:
+    """The error hook of a named container: see the module's docstring. Retries the create once
+    per container it removed; any other failure is left as it is."""
+
+    def clear_name_left_by_an_interrupted_create(args: pulumi.ErrorHookArgs) -> bool:
+        if args.failed_operation != "create" or not args.errors:
+            return False
+        found = _CONFLICT.search(args.errors[0])
+        if found is None or found["name"] != container_name:
+            return False
+        stale = found["id"]
+        by_hand = f"remove it (`docker rm -f {container_name}`) and run `pulumi up` again"
+        if sum(stale in error for error in args.errors) > 1:
+            return False  # removed once already, and Docker still names it: do not loop
+        engine = DockerEngine.at(engine_host)
+        if engine is None:
+            pulumi.log.warn(f"container {container_name} ({stale[:12]}) holds the name, and this program cannot "
+                            f"reach the Docker engine ({engine_host or 'over TLS, SSH or a Docker context'}): "
+                            f"if an interrupted `pulumi up` left it, {by_hand}")
+            return False
+        try:
+            info = engine.inspect(stale)
+            if info is None:
+                return True  # gone meanwhile: the name is free
+            labels = (info.get("Config") or {}).get("Labels") or {}
+            if labels.get(OWNER_LABEL) != owner:
+                pulumi.log.warn(f"container {container_name} ({stale[:12]}) holds the name but is not this stack's "
+                                f"(label {OWNER_LABEL}={labels.get(OWNER_LABEL)!r}, not {owner!r}): it is left as "
+                                f"it is; {by_hand}, or choose another stack name")
+                return False
+            pulumi.log.info(f"removing container {container_name} ({stale[:12]}), left running by an interrupted "
+                            f"create of this stack; its volumes stay")
+            engine.remove(stale, stop_seconds)
+        except DockerEngineError as exc:
+            pulumi.log.warn(f"could not remove container {container_name} ({stale[:12]}): {exc}; {by_hand}")
+            return False
+        return True
+
+    return pulumi.ErrorHook(f"{resource_name}-stale-container", clear_name_left_by_an_interrupted_create)
