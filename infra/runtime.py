@@ -160,11 +160,16 @@ class KestraRuntime(pulumi.ComponentResource):
         owner = f"{pulumi.get_project()}/{pulumi.get_stack()}"
         labels = [docker.ContainerLabelArgs(label=OWNER_LABEL, value=owner)]
 
+        # The create includes the health wait, and pulumi-docker bounds a container create by
+        # 20 minutes unless told otherwise (dockerContainerCreateDefaultTimeout): a longer
+        # startupTimeoutSeconds would be cut there. The create gets the wait plus ten minutes.
+        create_timeout = pulumi.CustomTimeouts(create=f"{max(20 * 60, settings.startup_timeout_seconds + 600)}s")
+
         def recoverable(container: str, stop_seconds: int, depends_on: Optional[list] = None) -> pulumi.ResourceOptions:
             hook = stale_container_hook(f"{name}-{container}", f"{prefix}-{container}", owner,
                                         settings.engine_host, stop_seconds)
             return pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(
-                additional_secret_outputs=["envs"], depends_on=depends_on,
+                additional_secret_outputs=["envs"], depends_on=depends_on, custom_timeouts=create_timeout,
                 hooks=pulumi.ResourceHookBinding(on_error=[hook]),
             ))
 

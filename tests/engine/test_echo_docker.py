@@ -105,7 +105,71 @@ def test_a_container_waited_for_that_never_gets_healthy_is_created_with_its_id_a
     with pytest.raises(grpc.RpcError) as failed:
         create(stub, CONTAINER, "kestra", {"name": "k", "image": "sha256:1", "wait": True, "waitTimeout": 1})
     assert failed.value.details() == "container failed to be in healthy state"
-    [detail] = [d for d in failed.value.trailing_metadata() if d.key == "grpc-status-details-bin"]
+    assert len(init_failure(failed.value).id) == 64
+
+
+NETWORK = "docker:index/network:Network"
+
+
+def init_failure(error: grpc.RpcError) -> provider_pb2.ErrorResourceInitFailed:
+    """The partial failure a create reports when the container exists but is not up."""
+    [detail] = [d for d in error.trailing_metadata() if d.key == "grpc-status-details-bin"]
     [any_detail] = status_pb2.Status.FromString(detail.value).details
     init = provider_pb2.ErrorResourceInitFailed()
-    assert any_detail.Unpack(init) and len(init.id) == 64
+    assert any_detail.Unpack(init)
+    return init
+
+
+def test_a_network_name_in_use_is_refused(docker):
+    # libnetwork NetworkNameError; Docker 25+ always checks (API 1.44 deprecates CheckDuplicate).
+    stub, _ = docker
+    create(stub, NETWORK, "net", {"name": "kestra-gcp-dev-net", "driver": "bridge"})
+    with pytest.raises(grpc.RpcError) as refused:
+        create(stub, NETWORK, "net-again", {"name": "kestra-gcp-dev-net", "driver": "bridge"})
+    assert refused.value.details() == (
+        "Unable to create network: Error response from daemon: network with name kestra-gcp-dev-net already exists")
+
+
+def test_a_network_a_container_is_connected_to_cannot_be_removed(docker):
+    # libnetwork ActiveEndpointsError, retried by the provider for 30 s as "pending".
+    stub, _ = docker
+    network = create(stub, NETWORK, "net", {"name": "n", "driver": "bridge"})
+    create(stub, CONTAINER, "kestra", {"name": "k", "image": "sha256:1", "networksAdvanced": [{"name": "n"}]})
+    olds = struct_pb2.Struct()
+    olds.update({"name": "n"})
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Delete(provider_pb2.DeleteRequest(urn=urn(NETWORK, "net"), id=network.id, properties=olds), timeout=30)
+    assert refused.value.details() == "timeout while waiting for state to become 'removed' (last state: 'pending', timeout: 30s)"
+
+
+def test_a_container_on_a_network_that_does_not_exist_is_created_but_not_connected(docker):
+    # The provider connects networks after ContainerCreate (the id is set): a partial failure.
+    stub, _ = docker
+    with pytest.raises(grpc.RpcError) as failed:
+        create(stub, CONTAINER, "kestra", {"name": "k", "image": "sha256:1", "networksAdvanced": [{"name": "n"}]})
+    assert failed.value.details() == "Unable to connect to network 'n': Error response from daemon: network n not found"
+    assert len(init_failure(failed.value).id) == 64
+
+
+def test_a_volume_mount_of_a_missing_volume_creates_it(docker):
+    # Docker creates a volume a container mounts if it does not exist yet; a later create adopts it.
+    stub, store = docker
+    create(stub, CONTAINER, "kestra", {"name": "k", "image": "sha256:1",
+                                       "mounts": [{"type": "volume", "source": "made-by-docker", "target": "/d"}]})
+    made = volume_record(store, "made-by-docker")
+    assert made["Driver"] == "local"
+    create(stub, VOLUME, "data", {"name": "made-by-docker"})
+    assert volume_record(store, "made-by-docker") == made
+
+
+def test_the_health_wait_ends_with_the_creates_own_timeout(docker):
+    # The plugin SDK runs the create under its timeout (20 minutes for docker_container, or the
+    # resource's customTimeouts.create): a longer wait_timeout is cut there.
+    stub, store = docker
+    (store / "docker-engine" / "unhealthy").mkdir(parents=True)
+    (store / "docker-engine" / "unhealthy" / "k").touch()
+    props = struct_pb2.Struct()
+    props.update({"name": "k", "image": "sha256:1", "wait": True, "waitTimeout": 3600})
+    with pytest.raises(grpc.RpcError) as failed:
+        stub.Create(provider_pb2.CreateRequest(urn=urn(CONTAINER, "kestra"), properties=props, timeout=1), timeout=60)
+    assert failed.value.details() == "container failed to be in healthy state"

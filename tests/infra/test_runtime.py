@@ -465,3 +465,14 @@ def test_containers_carry_the_stacks_label_and_an_error_hook_for_a_name_left_tak
         resource = container(local_run, suffix)
         assert resource.inputs["labels"] == [{"label": OWNER_LABEL, "value": "kestra-gcp/dev"}]
         assert resource.error_hooks == [f"kestra-{suffix}-stale-container"]
+
+
+@pytest.mark.parametrize("startup, create", [(300, "1200s"), (3600, "4200s")])
+def test_a_container_create_may_last_as_long_as_its_health_wait(startup, create):
+    """pulumi-docker bounds a container create, health wait included, by 20 minutes unless the
+    resource's create timeout says otherwise (resource_docker_container.go Timeouts)."""
+    stack = run({**LOCAL, "kestra-gcp:startupTimeoutSeconds": str(startup)})
+    for suffix in ("postgres", "kestra"):
+        resource = container(stack, suffix)
+        assert resource.inputs["waitTimeout"] == startup
+        assert resource.custom_timeouts["create"] == create

@@ -353,7 +353,8 @@ func (p *echoProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest)
 	if !req.GetPreview() {
 		p.record("create", req.GetUrn(), id)
 		p.keep(req.GetUrn(), id, outs)
-		if err := p.dockerAwaitHealthy(ctx, typeOf(req.GetUrn()), id, inputs, props, req.GetProperties()); err != nil {
+		if err := p.dockerStartContainer(ctx, typeOf(req.GetUrn()), id, inputs, props, req.GetProperties(),
+			req.GetTimeout()); err != nil {
 			return nil, err
 		}
 	}

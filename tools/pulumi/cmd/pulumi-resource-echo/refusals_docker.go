@@ -32,11 +32,18 @@ import (
 const (
 	dockerContainerType = "docker:index/container:Container"
 	dockerVolumeType    = "docker:index/volume:Volume"
+	dockerNetworkType   = "docker:index/network:Network"
 	// docker_volume's driver when none is given (resource_docker_volume.go: "Defaults to `local`";
 	// moby volume/service/store.go create: driverName "" → volume.DefaultDriverName).
 	dockerDefaultVolumeDriver = "local"
 	// docker_container's wait_timeout default (resource_docker_container.go: Default: 60).
 	dockerDefaultWaitTimeout = 60
+	// docker_container's create timeout (resource_docker_container.go Timeouts:
+	// dockerContainerCreateDefaultTimeout = 20 * time.Minute). The plugin SDK runs CreateContext
+	// under it (terraform-plugin-sdk/v2 helper/schema Resource.create: context.WithTimeout), and
+	// the bridge replaces it with a CreateRequest's timeout, the resource's customTimeouts.create
+	// (pulumi-terraform-bridge pkg/tfbridge/provider.go Create: newTimeoutOverrides).
+	dockerDefaultCreateTimeout = 20 * 60
 )
 
 // dockerVolumeRecord is a volume as the engine keeps it (Docker Engine API, VolumeInspect).
@@ -89,6 +96,22 @@ func (p *echoProvider) dockerRefusesCreate(typ string, inputs resource.PropertyM
 		return dockerContainerNameFree(inputString(inputs, "name"))
 	case dockerVolumeType:
 		return dockerCreateVolume(inputString(inputs, "name"), inputString(inputs, "driver"))
+	case dockerNetworkType:
+		return dockerNetworkNameFree(inputString(inputs, "name"))
+	}
+	return nil
+}
+
+// A network name is unique on the engine: since Docker 25 (API 1.44 deprecates CheckDuplicate)
+// the daemon refuses a second network of the same name (moby daemon/network.go createNetwork →
+// libnetwork/error.go NetworkNameError "network with name %s already exists"), and
+// resourceDockerNetworkCreate calls NetworkCreate with no lookup first
+// (resource_docker_network_funcs.go: "Unable to create network: %s").
+func dockerNetworkNameFree(name string) error {
+	for _, doc := range dockerLiveDocs(dockerNetworkType) {
+		if live, _ := doc.Outputs["name"].(string); live == name && name != "" {
+			return fmt.Errorf("Unable to create network: Error response from daemon: network with name %s already exists", name)
+		}
 	}
 	return nil
 }
@@ -166,7 +189,13 @@ func readDockerVolume(name string) (dockerVolumeRecord, bool) {
 // timeout (resource_docker_volume.go resourceDockerVolumeDelete). Otherwise the volume, and
 // the data in it, is gone.
 func (p *echoProvider) dockerRefusesDelete(typ string, olds resource.PropertyMap) error {
-	if p.name != "docker" || dockerEngineDir() == "" || typ != dockerVolumeType {
+	if p.name != "docker" || dockerEngineDir() == "" {
+		return nil
+	}
+	if typ == dockerNetworkType {
+		return dockerNetworkRemovable(inputString(olds, "name"))
+	}
+	if typ != dockerVolumeType {
 		return nil
 	}
 	name := inputString(olds, "name")
@@ -187,47 +216,80 @@ func (p *echoProvider) dockerRefusesDelete(typ string, olds resource.PropertyMap
 	return nil
 }
 
-type dockerLiveContainer struct {
-	id, name string
-	mounts   map[string]bool // named volumes it mounts
+// A network a live container is connected to cannot be removed: NetworkRemove answers "network
+// with name %s id %s has active endpoints" (libnetwork/error.go ActiveEndpointsError), which the
+// provider treats as pending and retries for networkRemoveRefreshTimeout (30 s) until
+// StateChangeConf gives up (resource_docker_network_funcs.go resourceDockerNetworkRemoveRefreshFunc).
+func dockerNetworkRemovable(name string) error {
+	for _, live := range dockerLiveContainers() {
+		if live.networks[name] {
+			return fmt.Errorf("timeout while waiting for state to become 'removed' (last state: 'pending', timeout: 30s)")
+		}
+	}
+	return nil
 }
 
-// dockerLiveContainers are the containers the engine runs: the store's container documents.
-func dockerLiveContainers() []dockerLiveContainer {
-	dir := os.Getenv(storeEnvVar)
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	var found []dockerLiveContainer
+// dockerNetworkExists: a live network whose name or id is `ref` (networks_advanced.name takes
+// either, resource_docker_container.go).
+func dockerNetworkExists(ref string) bool {
+	for _, doc := range dockerLiveDocs(dockerNetworkType) {
+		if name, _ := doc.Outputs["name"].(string); name == ref || doc.ID == ref {
+			return true
+		}
+	}
+	return false
+}
+
+type dockerDoc struct {
+	Type    string         `json:"type"`
+	ID      string         `json:"id"`
+	Outputs map[string]any `json:"outputs"`
+}
+
+// dockerLiveDocs are the store's documents of one docker type: what the engine holds of it.
+func dockerLiveDocs(typ string) []dockerDoc {
+	paths, _ := filepath.Glob(filepath.Join(os.Getenv(storeEnvVar), "*.json"))
+	var found []dockerDoc
 	for _, path := range paths {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			continue // removed meanwhile
 		}
-		var doc struct {
-			Type    string         `json:"type"`
-			ID      string         `json:"id"`
-			Outputs map[string]any `json:"outputs"`
+		var doc dockerDoc
+		if json.Unmarshal(raw, &doc) == nil && doc.Type == typ {
+			found = append(found, doc)
 		}
-		if json.Unmarshal(raw, &doc) != nil || doc.Type != dockerContainerType {
-			continue
-		}
-		live := dockerLiveContainer{id: doc.ID, mounts: map[string]bool{}}
+	}
+	return found
+}
+
+type dockerLiveContainer struct {
+	id, name string
+	mounts   map[string]bool // named volumes it mounts
+	networks map[string]bool // networks (by name or id) it is connected to
+}
+
+// dockerLiveContainers are the containers the engine runs: the store's container documents.
+func dockerLiveContainers() []dockerLiveContainer {
+	var found []dockerLiveContainer
+	for _, doc := range dockerLiveDocs(dockerContainerType) {
+		live := dockerLiveContainer{id: doc.ID, mounts: map[string]bool{}, networks: map[string]bool{}}
 		live.name, _ = doc.Outputs["name"].(string)
-		if mounts, ok := doc.Outputs["mounts"].([]any); ok {
-			for _, m := range mounts {
-				if mount, ok := m.(map[string]any); ok && mount["type"] == "volume" {
-					if source, ok := mount["source"].(string); ok {
-						live.mounts[source] = true
-					}
+		for _, m := range listOf(doc.Outputs["mounts"]) {
+			if m["type"] == "volume" {
+				if source, ok := m["source"].(string); ok {
+					live.mounts[source] = true
 				}
 			}
 		}
-		if volumes, ok := doc.Outputs["volumes"].([]any); ok {
-			for _, v := range volumes {
-				if volume, ok := v.(map[string]any); ok {
-					if source, ok := volume["volumeName"].(string); ok {
-						live.mounts[source] = true
-					}
-				}
+		for _, v := range listOf(doc.Outputs["volumes"]) {
+			if source, ok := v["volumeName"].(string); ok {
+				live.mounts[source] = true
+			}
+		}
+		for _, n := range listOf(doc.Outputs["networksAdvanced"]) {
+			if name, ok := n["name"].(string); ok {
+				live.networks[name] = true
 			}
 		}
 		found = append(found, live)
@@ -235,18 +297,68 @@ func dockerLiveContainers() []dockerLiveContainer {
 	return found
 }
 
-// dockerAwaitHealthy is a container create's wait for health. With `wait`, the provider starts
-// the container, then inspects it every second until its health is "healthy" or wait_timeout
-// passes; by then ContainerCreate has returned and d.SetId has recorded the id, so a timeout is
-// a create that failed with the container existing (resource_docker_container_funcs.go,
-// errContainerFailedToBeInHealthyState), which the bridge reports as a partial failure with the
-// id. A CLI that is terminated meanwhile never learns the id: the container runs on.
-func (p *echoProvider) dockerAwaitHealthy(
+// listOf is a list of objects in a stored document ({} items skipped).
+func listOf(v any) []map[string]any {
+	items, _ := v.([]any)
+	var out []map[string]any
+	for _, item := range items {
+		if m, ok := item.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// dockerStartContainer is what follows ContainerCreate in resourceDockerContainerCreate
+// (resource_docker_container_funcs.go), for a container the store already holds:
+//
+//   - a `volume` mount of a volume that does not exist makes the engine create it, empty, with the
+//     default driver ("If you start a container with a volume that doesn't yet exist, Docker
+//     creates the volume for you", docs.docker.com/engine/storage/volumes);
+//   - each networks_advanced entry is connected with NetworkConnect, which fails for a network
+//     that does not exist ("network %s not found", libnetwork/error.go ErrNoSuchNetwork; the
+//     provider's "Unable to connect to network '%s': %s");
+//   - with `wait`, the provider inspects the container every second until its health is
+//     "healthy" or wait_timeout passes, or the create's own timeout does, whichever comes first
+//     (errContainerFailedToBeInHealthyState either way).
+//
+// d.SetId has recorded the id right after ContainerCreate, so a failure from here on is a create
+// that failed with the container existing, which the bridge reports as a partial failure with
+// the id. A CLI terminated meanwhile never learns the id: the container runs on.
+func (p *echoProvider) dockerStartContainer(
 	ctx context.Context, typ, id string, inputs resource.PropertyMap, props, inputProps *structpb.Struct,
+	createTimeout float64,
 ) error {
+	started := time.Now()
 	if p.name != "docker" || dockerEngineDir() == "" || typ != dockerContainerType {
 		return nil
 	}
+	partial := func(reason string) error {
+		st, err := status.New(codes.Unknown, reason).WithDetails(&pulumirpc.ErrorResourceInitFailed{
+			Id: id, Properties: props, Reasons: []string{reason}, Inputs: inputProps,
+		})
+		if err != nil {
+			return err
+		}
+		return st.Err()
+	}
+	plain := deepUnwrap(resource.NewProperty(inputs)).ObjectValue().Mappable()
+	for _, m := range listOf(plain["mounts"]) {
+		if source, ok := m["source"].(string); ok && m["type"] == "volume" {
+			if _, exists := readDockerVolume(source); !exists {
+				if err := dockerCreateVolume(source, ""); err != nil {
+					return partial(err.Error())
+				}
+			}
+		}
+	}
+	for _, n := range listOf(plain["networksAdvanced"]) {
+		if name, ok := n["name"].(string); ok && !dockerNetworkExists(name) {
+			return partial(fmt.Sprintf("Unable to connect to network '%s': Error response from daemon: network %s not found",
+				name, name))
+		}
+	}
+
 	if wait, ok := inputs["wait"]; !ok || !unwrap(wait).IsBool() || !unwrap(wait).BoolValue() {
 		return nil
 	}
@@ -254,14 +366,17 @@ func (p *echoProvider) dockerAwaitHealthy(
 	if v, ok := inputs["waitTimeout"]; ok && unwrap(v).IsNumber() {
 		timeout = unwrap(v).NumberValue()
 	}
-	deadline := time.Now().Add(time.Duration(timeout * float64(time.Second)))
+	if createTimeout <= 0 {
+		createTimeout = dockerDefaultCreateTimeout
+	}
+	deadline := started.Add(time.Duration(min(timeout, createTimeout) * float64(time.Second)))
 	hold := dockerUnhealthyPath(inputString(inputs, "name"))
 	for {
 		if _, err := os.Stat(hold); err != nil {
 			return nil // healthy
 		}
 		if time.Now().After(deadline) {
-			break
+			return partial("container failed to be in healthy state")
 		}
 		select {
 		case <-ctx.Done():
@@ -269,12 +384,4 @@ func (p *echoProvider) dockerAwaitHealthy(
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	reason := "container failed to be in healthy state"
-	st, err := status.New(codes.Unknown, reason).WithDetails(&pulumirpc.ErrorResourceInitFailed{
-		Id: id, Properties: props, Reasons: []string{reason}, Inputs: inputProps,
-	})
-	if err != nil {
-		return err
-	}
-	return st.Err()
 }
