@@ -7,10 +7,16 @@ container's id, so the next `up` creates it again under the same name, and Docke
 ``Conflict. The container name "/<name>" is already in use by container "<id>". You have to
 remove (or rename) that container to be able to reuse that name.`` (moby daemon/errors.go,
 nameConflictError). pulumi-docker has no way to adopt it (resourceDockerContainerCreate calls
-ContainerCreate with no lookup). So the containers carry an error hook: on exactly that refusal,
-when the container holding the name carries this stack's label, it is stopped as a destroy would
-stop it and removed (its named volumes stay: they hold the data), and Pulumi retries the create.
-A container of that name without the label is not touched: Docker's refusal stands.
+ContainerCreate with no lookup). So the containers carry a before-create hook, which Pulumi runs
+right before it creates the container and never in a preview: a container that holds the name
+then cannot be the state's own, and when it carries this stack's label it is stopped as a destroy
+would stop it and removed (its named volumes stay: they hold the data). A container of that name
+without the label is not touched: Docker's refusal stands.
+
+A before-create hook rather than an on-error hook on the refusal: `pulumi destroy` does not run
+the program, and a failing delete consults a resource's on-error hooks, which then are not
+registered — the engine reports that instead of the provider's error
+(pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply, deployment.go RunErrorHooks).
 
 Speaks the Docker Engine API (docs.docker.com/reference/api/engine: ContainerInspect, ContainerStop,
 ContainerDelete) with the standard library, at the address pulumi-docker uses: ``docker:host``,
@@ -22,7 +28,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import socket
 from typing import Any, Callable, Optional
 from urllib.parse import quote, urlsplit
@@ -31,9 +36,6 @@ import pulumi
 
 # Identifies the stack a container belongs to: "<project>/<stack>".
 OWNER_LABEL = "kestra-gcp.stack"
-_CONFLICT = re.compile(
-    r'The container name \\?"/(?P<name>[^"\\]+)\\?" is already in use by container \\?"(?P<id>[0-9a-f]{12,64})\\?"'
-)
 _TIMEOUT = 30.0
 
 
@@ -103,42 +105,32 @@ class DockerEngine:
 
 def stale_container_hook(
     resource_name: str, container_name: str, owner: str, engine_host: Optional[str], stop_seconds: int
-) -> pulumi.ErrorHook:
-    """The error hook of a named container: see the module's docstring. Retries the create once
-    per container it removed; any other failure is left as it is."""
+) -> pulumi.ResourceHook:
+    """The before-create hook of a named container: see the module's docstring."""
 
-    def clear_name_left_by_an_interrupted_create(args: pulumi.ErrorHookArgs) -> bool:
-        if args.failed_operation != "create" or not args.errors:
-            return False
-        found = _CONFLICT.search(args.errors[0])
-        if found is None or found["name"] != container_name:
-            return False
-        stale = found["id"]
-        by_hand = f"remove it (`docker rm -f {container_name}`) and run `pulumi up` again"
-        if sum(stale in error for error in args.errors) > 1:
-            return False  # removed once already, and Docker still names it: do not loop
+    def clear_name_left_by_an_interrupted_create(args: pulumi.ResourceHookArgs) -> None:
+        by_hand = f"if an interrupted `pulumi up` left it, remove it (`docker rm -f {container_name}`) and run `pulumi up` again"
         engine = DockerEngine.at(engine_host)
         if engine is None:
-            pulumi.log.warn(f"container {container_name} ({stale[:12]}) holds the name, and this program cannot "
-                            f"reach the Docker engine ({engine_host or 'over TLS, SSH or a Docker context'}): "
-                            f"if an interrupted `pulumi up` left it, {by_hand}")
-            return False
+            return  # nothing to ask: Docker answers the create itself
         try:
-            info = engine.inspect(stale)
+            # The state holds no container for this resource (this is its create), so one that
+            # holds the name is left from elsewhere. Docker takes a name where an id goes.
+            info = engine.inspect(container_name)
             if info is None:
-                return True  # gone meanwhile: the name is free
+                return
+            stale = str(info.get("Id", ""))
             labels = (info.get("Config") or {}).get("Labels") or {}
             if labels.get(OWNER_LABEL) != owner:
-                pulumi.log.warn(f"container {container_name} ({stale[:12]}) holds the name but is not this stack's "
-                                f"(label {OWNER_LABEL}={labels.get(OWNER_LABEL)!r}, not {owner!r}): it is left as "
-                                f"it is; {by_hand}, or choose another stack name")
-                return False
-            pulumi.log.info(f"removing container {container_name} ({stale[:12]}), left running by an interrupted "
-                            f"create of this stack; its volumes stay")
+                pulumi.log.warn(f"container {container_name} ({stale[:12]}) exists and is not this stack's (label "
+                                f"{OWNER_LABEL}={labels.get(OWNER_LABEL)!r}, not {owner!r}): it is left as it is "
+                                f"and Docker will refuse the name; {by_hand}, or use another stack name")
+                return
+            pulumi.log.info(f"removing container {container_name} ({stale[:12]}), this stack's but not in its state "
+                            f"(left running by an interrupted create); its volumes stay")
             engine.remove(stale, stop_seconds)
         except DockerEngineError as exc:
-            pulumi.log.warn(f"could not remove container {container_name} ({stale[:12]}): {exc}; {by_hand}")
-            return False
-        return True
+            pulumi.log.warn(f"could not check for a container {container_name} left by an interrupted create: {exc}; "
+                            f"{by_hand}")
 
-    return pulumi.ErrorHook(f"{resource_name}-stale-container", clear_name_left_by_an_interrupted_create)
+    return pulumi.ResourceHook(f"{resource_name}-stale-container", clear_name_left_by_an_interrupted_create)

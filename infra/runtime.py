@@ -156,7 +156,7 @@ class KestraRuntime(pulumi.ComponentResource):
 
         # Docker names are the engine's: a create interrupted while waiting for health leaves a
         # running container that holds the name, unknown to the state. The label says it is this
-        # stack's, and the hook clears it when Docker refuses the next create for it.
+        # stack's, and the hook clears it before the next create of that container.
         owner = f"{pulumi.get_project()}/{pulumi.get_stack()}"
         labels = [docker.ContainerLabelArgs(label=OWNER_LABEL, value=owner)]
 
@@ -170,7 +170,7 @@ class KestraRuntime(pulumi.ComponentResource):
                                         settings.engine_host, stop_seconds)
             return pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(
                 additional_secret_outputs=["envs"], depends_on=depends_on, custom_timeouts=create_timeout,
-                hooks=pulumi.ResourceHookBinding(on_error=[hook]),
+                hooks=pulumi.ResourceHookBinding(before_create=[hook]),
             ))
 
         postgres_envs = pulumi.Output.secret(

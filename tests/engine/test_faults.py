@@ -154,10 +154,10 @@ def test_up_terminated_while_docker_waits_for_kestras_health_is_followed_by_an_u
 ):
     """pulumi-docker creates and starts the Kestra container, then waits for its health (`wait`).
     Two SIGINTs to the CLI during that wait terminate it before it learns the container's id: the
-    container runs on, holding its name, and the state keeps a pending create. The next up's
-    create is refused with Docker's Conflict; the program's error hook finds the container is this
-    stack's (its label), stops and removes it through the Docker Engine API, and the create is
-    retried, so the up converges with one Kestra container."""
+    container runs on, holding its name, and the state keeps a pending create, so the next up
+    creates the container again — which Docker refuses for a name in use. Right before that
+    create, the program's hook finds the container holding the name is this stack's (its label)
+    and stops and removes it through the Docker Engine API: the up converges with one Kestra."""
     store = Path(local_project.env[ECHO_STORE_ENV])
     unhealthy = store / "docker-engine" / "unhealthy" / KESTRA_CONTAINER  # its healthcheck has not passed yet
     unhealthy.parent.mkdir(parents=True)
@@ -184,8 +184,12 @@ def test_up_terminated_while_docker_waits_for_kestras_health_is_followed_by_an_u
         assert "pending operations from previous deployment" in up.output
         [kestra] = _containers_named(local_project, KESTRA_CONTAINER)
         assert kestra["id"] != left["id"]
-        assert api.calls == [f"GET /containers/{left['id']}/json", f"POST /containers/{left['id']}/stop?t=60",
-                             f"DELETE /containers/{left['id']}?v=false&force=true"]
+        # Each create asked first (Postgres' and Kestra's in the first up: nothing there); then Kestra's again.
+        assert api.calls == [
+            "GET /containers/kestra-gcp-dev-postgres/json", f"GET /containers/{KESTRA_CONTAINER}/json",
+            f"GET /containers/{KESTRA_CONTAINER}/json", f"POST /containers/{left['id']}/stop?t=60",
+            f"DELETE /containers/{left['id']}?v=false&force=true",
+        ]
         assert state(kestra_standin) == expected_local(local_project.dir / "flows")
         local_project.pulumi("preview", "--expect-no-changes")
     finally:

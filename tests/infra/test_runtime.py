@@ -458,13 +458,13 @@ def test_without_keep_data_destroy_deletes_the_volumes(local_run):
     assert not any(v.retain_on_delete for v in local_run.of_type(VOLUME))
 
 
-def test_containers_carry_the_stacks_label_and_an_error_hook_for_a_name_left_taken(local_run):
+def test_containers_carry_the_stacks_label_and_a_hook_that_clears_a_name_left_taken(local_run):
     """A create interrupted during the health wait leaves a running container that holds the
     name; the label lets the hook tell this stack's from anyone else's (infra/docker_engine.py)."""
     for suffix in ("postgres", "kestra"):
         resource = container(local_run, suffix)
         assert resource.inputs["labels"] == [{"label": OWNER_LABEL, "value": "kestra-gcp/dev"}]
-        assert resource.error_hooks == [f"kestra-{suffix}-stale-container"]
+        assert resource.before_create_hooks == [f"kestra-{suffix}-stale-container"]
 
 
 @pytest.mark.parametrize("startup, create", [(300, "1200s"), (3600, "4200s")])

@@ -107,9 +107,9 @@ class DockerEngineApi:
     """The part of the Docker Engine API the program itself calls (infra/docker_engine.py), over
     the containers the echo docker plugin runs: a unix socket a test points DOCKER_HOST at.
 
-    - ``GET /containers/{id}/json``: ContainerInspect — ``Id``, ``Name`` ("/" + name),
-      ``Config.Labels`` and ``State``; 404 ``No such container: <id>`` (moby daemon/errors.go
-      errNoSuchContainer);
+    - ``GET /containers/{id}/json``: ContainerInspect (an id or a name) — ``Id``, ``Name`` ("/" +
+      name), ``Config.Labels`` and ``State``; 404 ``No such container: <id>`` (moby
+      daemon/errors.go errNoSuchContainer);
     - ``POST /containers/{id}/stop``: ContainerStop — 204, or 304 when already stopped;
     - ``DELETE /containers/{id}``: ContainerDelete — 204, and the container is gone from the store
       (a later create may take its name).
@@ -129,7 +129,9 @@ class DockerEngineApi:
                 doc = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            if doc.get("type") == DOCKER_CONTAINER and doc.get("id") == container_id:
+            if doc.get("type") == DOCKER_CONTAINER and container_id in (
+                doc.get("id"), (doc.get("outputs") or {}).get("name")
+            ):
                 return path, doc
         return None
 
@@ -144,6 +146,7 @@ class DockerEngineApi:
             return 404, {"message": f"No such container: {container_id}"}
         file, doc = found
         outputs = doc.get("outputs") or {}
+        container_id = doc["id"]
         if method == "GET" and parts[2:] == ["json"]:
             running = container_id not in self._stopped
             return 200, {
@@ -187,8 +190,11 @@ class DockerEngineApi:
                 if body is not None:
                     self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Connection", "close")  # one request a connection, as the client makes them
                 self.end_headers()
-                self.wfile.write(payload)
+                if payload:  # a 204 or 304 has none, and its client may be gone already
+                    self.wfile.write(payload)
+                self.close_connection = True
 
             do_GET = do_POST = do_DELETE = _handle
 

@@ -63,7 +63,7 @@ class Registered:
     additional_secret_outputs: list = field(default_factory=list)
     custom_timeouts: dict = field(default_factory=dict)
     provider: str = ""  # the explicit provider reference (urn::id), "" for the default provider
-    error_hooks: list = field(default_factory=list)  # names of the resource's on_error hooks
+    before_create_hooks: list = field(default_factory=list)  # names of the resource's before_create hooks
 
     def is_secret(self, prop: str) -> bool:
         return prop in self.secret_paths
@@ -240,7 +240,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "delete": request.customTimeouts.delete,
                 },
                 provider=request.provider,
-                error_hooks=list(request.hooks.on_error),
+                before_create_hooks=list(request.hooks.before_create),
             )
         )
         return response
