@@ -145,7 +145,9 @@ def test_gcs_agent_may_publish_and_notification_waits_for_it(gcp_run):
 
 
 def test_keep_data_retains_bucket_objects_and_datasets():
-    run = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true"})
+    # Kestra runs in Docker here, whose kept database needs a Postgres password that outlives destroy.
+    run = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": "pg-Configured-Pass-99"},
+                    secret_keys=("kestra-gcp:postgresPassword",))
     bucket = run.one("gcp:storage/bucket:Bucket")
     assert bucket.retain_on_delete and bucket.inputs["forceDestroy"] is False
     for d in run.of_type("gcp:bigquery/dataset:Dataset"):
