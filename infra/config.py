@@ -397,8 +397,10 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         # is a new one after destroy, which the kept database refuses (Kestra never gets healthy).
         r.problems.append(
             f"{r.name('postgresPassword')}: required with keepData on the Docker runtime — the kept Postgres "
-            "volume only accepts the password it was first started with, and a generated one changes on "
-            "every destroy (`pulumi config set --secret postgresPassword <12+ characters>`)"
+            "volume only accepts the password it was first started with, and a generated one changes with "
+            "every destroy. Set it (`pulumi config set --secret postgresPassword …`, 12+ characters); on a "
+            "deployed stack, to the one Postgres has now: the `result` of kestra-postgres-password in "
+            "`pulumi stack export --show-secrets`"
         )
     config = StackConfig(
         stack=stack,
