@@ -108,8 +108,8 @@ class KestraRuntime(pulumi.ComponentResource):
     Creates a bridge network, named volumes for Postgres data and Kestra's internal storage, the
     two images (kept locally on destroy) and two containers with explicit names. With `keep_data`
     the two volumes, which hold all of Kestra's data, are retained on destroy and adopted by the
-    next deployment under the same names. Postgres has no
-    published port; Kestra publishes its UI/API and management ports on `docker.host_address` only.
+    next deployment under the same names. Postgres has no published port; Kestra publishes its
+    UI/API and management ports on `docker.host_address` only.
     Each container has a healthcheck and is waited for (`wait=True`): Kestra is created only once
     Postgres is healthy, and `url` resolves only once Kestra answers on /health — so anything
     consuming `url` (or depending on `kestra_container`) starts against a live server.
