@@ -151,14 +151,15 @@ def test_pulumi_yaml_declares_exactly_the_non_secret_keys_the_program_reads(monk
 def test_optional_secrets_are_documented_but_not_declared(monkeypatch):
     # The CLI reports a declared secret without a value as missing and refuses one whose value
     # comes from a plaintext default (pkg/workspace/config.go: mergeConfig, validateStackConfigValue),
-    # so optional secrets can only be documented: in Pulumi.yaml's comments and the README.
+    # so optional secrets can only be documented: in Pulumi.yaml's comments and the configuration
+    # reference.
     _, secrets = _keys_the_program_reads(monkeypatch)
     pulumi_yaml = (REPO_ROOT / "Pulumi.yaml").read_text()
-    readme = (REPO_ROOT / "README.md").read_text()
+    reference = (REPO_ROOT / "docs" / "configuration.md").read_text()
     for key in secrets:
         assert key not in _declared(), f"Pulumi.yaml declares the secret {key}"
         assert f"#   {key} " in pulumi_yaml, f"Pulumi.yaml's comments do not document the secret {key}"
-        assert f"`{key}` (secret)" in readme, f"README.md does not document the secret {key}"
+        assert f"`{key}` (secret)" in reference, f"docs/configuration.md does not document the secret {key}"
 
 
 # How Pulumi.yaml's config types must look in YAML (the CLI's ValidateConfigValue).
