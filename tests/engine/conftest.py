@@ -229,7 +229,7 @@ class EngineProject:
         self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def use_example_stack_file(self) -> dict:
-        """Merges the README's example stack file (the repository's Pulumi.dev.yaml) into this stack's."""
+        """Merges the repository's example stack file (Pulumi.dev.yaml) into this stack's."""
         example = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
         self.write_stack_config(example)
         return example

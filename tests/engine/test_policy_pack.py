@@ -198,7 +198,7 @@ def test_each_mandatory_policy_fails_the_preview_on_a_small_violating_edit(v, re
         project.set_config(v.config)
     undo = apply(project, v, kestra_standin.password)
     run = preview(project)
-    print("\n" + run.output[run.output.find("Policies:"):run.output.find("Diagnostics:")])  # README quotes one (-s)
+    print("\n" + run.output[run.output.find("Policies:"):run.output.find("Diagnostics:")])  # docs/policy-pack.md quotes one (-s)
     assert run.returncode != 0, run.output
     assert set(violations(run, "mandatory")) == {v.policy}, run.output
     assert re.search(v.message, run.output), run.output

@@ -212,7 +212,7 @@ def test_labels_are_a_map_merged_with_ours():
     assert labels == {"managed-by": "pulumi", "app": "orchestration", "team": "data"}
 
 
-# README: startupTimeoutSeconds is 30..3600. Below 30 s not even Postgres' first init fits, so
+# docs/configuration.md: startupTimeoutSeconds is 30..3600. Below 30 s not even Postgres' first init fits, so
 # every `up` would fail; above an hour a broken start would hang `up` for longer than anyone waits.
 @pytest.mark.parametrize("seconds, accepted", [("29", False), ("30", True), ("3600", True), ("3601", False)])
 def test_startup_timeout_accepts_exactly_the_documented_range(seconds, accepted):
@@ -224,7 +224,7 @@ def test_startup_timeout_accepts_exactly_the_documented_range(seconds, accepted)
         assert f"kestra-gcp:startupTimeoutSeconds: {seconds} is outside 30..3600" in message
 
 
-# README: a configured postgresPassword has 12+ characters (it guards the whole Kestra database).
+# docs/configuration.md: a configured postgresPassword has 12+ characters (it guards the whole Kestra database).
 def test_short_postgres_password_rejected_without_echoing_it():
     message = _config_error({"kestra-gcp:postgresPassword": "Elevenchars"},
                             secret_keys=("kestra-gcp:postgresPassword",))
@@ -317,7 +317,7 @@ def test_ui_port_is_a_tcp_port(port, accepted):
 
 
 def test_config_errors_read_one_line_per_bad_key():
-    # README: "Invalid values stop `pulumi preview` ... with one line per bad key."
+    # docs/configuration.md: "Invalid values stop `pulumi preview` ... with one line per bad key."
     message = _config_error({"gcp:project": "acme-data-123", "kestra-gcp:iamMode": "x", "kestra-gcp:bucketName": "A"})
     lines = message.splitlines()
     assert lines[0] == "invalid stack configuration:"
@@ -327,7 +327,7 @@ def test_config_errors_read_one_line_per_bad_key():
 
 
 def test_all_interfaces_still_gives_a_browser_url_on_localhost():
-    # README: kestraPublicUrl defaults to http://localhost:<uiPort>; 0.0.0.0 is not an address a
+    # docs/configuration.md: kestraPublicUrl defaults to http://localhost:<uiPort>; 0.0.0.0 is not an address a
     # browser can open.
     assert _load({"kestra-gcp:hostAddress": "0.0.0.0"}).docker.public_url == "http://localhost:8080"
     assert _load({"kestra-gcp:hostAddress": "192.168.1.20"}).docker.public_url == "http://192.168.1.20:8080"
