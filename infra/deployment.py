@@ -24,7 +24,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import yaml
 
-from infra.contract import GCP_KV_KEYS
+from infra.kv_and_secrets import GCP_KV_KEYS
 from kestra.resources import Dashboard, Flow, KestraConnection, KvEntry, NamespaceFile
 
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from infra.contract import COMMON_KV_KEYS, GCP_KV_KEYS
+from infra.kv_and_secrets import COMMON_KV_KEYS, GCP_KV_KEYS
 
 _GCP_NEEDS = [re.compile(r"io\.kestra\.plugin\.gcp\."), re.compile(r"secret\(\s*['\"]GCP_SERVICE_ACCOUNT['\"]\s*\)")]
 _GCP_NEEDS += [re.compile(rf"kv\(\s*['\"]{key}['\"]\s*\)") for key in GCP_KV_KEYS]

@@ -18,7 +18,7 @@ import duckdb
 import sqlglot
 import yaml
 
-from infra.contract import KV_KEYS
+from infra.kv_and_secrets import KV_KEYS
 from tests.flows.conftest import FLOWS_ROOT, REPO_ROOT
 from tests.flows.flow_walk import iter_tasks as walk_tasks
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from infra.contract import KV_KEYS, SECRET_NAMES
+from infra.kv_and_secrets import KV_KEYS, SECRET_NAMES
 from tests.flows.conftest import (
     ALLOWLIST_PATH,
     DASHBOARDS_DIR,

@@ -12,8 +12,8 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from infra.config import DockerSettings, StackConfig
-from infra.contract import GCP_KEY_SECRET
-from infra.runtimes import KestraRuntimeOutputs
+from infra.kv_and_secrets import GCP_KEY_SECRET
+from infra.runtimes.contract import KestraRuntimeOutputs
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,

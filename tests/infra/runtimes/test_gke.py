@@ -703,14 +703,14 @@ def test_docker_profiles_have_no_gke_resource(config):
 # --- the README stays true ------------------------------------------------------------------
 
 def _readme_section(title: str) -> str:
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     start = text.index(f"\n## {title}")
     end = text.find("\n## ", start + 1)
     return text[start:end]
 
 
 def test_readme_config_table_lists_every_declared_key():
-    declared = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())["config"]
+    declared = yaml.safe_load((Path(__file__).resolve().parents[3] / "Pulumi.yaml").read_text())["config"]
     table = _readme_section("Configuration")
     missing = [k for k in declared if f"`{k}`" not in table]
     assert not missing, f"README's configuration table lacks {missing}"
