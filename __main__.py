@@ -11,8 +11,8 @@ from infra.config import load_config
 from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, stack_kv_values
 from infra.events import EventsArgs, UploadEvents
 from infra.identity import IdentityArgs, KestraIdentity
-from infra.runtimes.contract import external_runtime
 from infra.runtimes.docker import KestraRuntime, KestraRuntimeArgs
+from infra.runtimes.external import external_runtime
 from infra.runtimes.gke import KestraGke, KestraGkeArgs
 from infra.services import GKE_SERVICES, REQUIRED_SERVICES, ProjectServices, ProjectServicesArgs
 from infra.storage import Storage, StorageArgs
