@@ -263,7 +263,7 @@ class KestraRuntime(pulumi.ComponentResource):
         self.network_name: pulumi.Output[str] = self.network.name
         self.username: pulumi.Output[str] = pulumi.Output.from_input(args.username)
         self.password: pulumi.Output[str] = pulumi.Output.secret(password)
-        # The runtime contract (infra/runtimes.py): plain HTTP on this machine, no CA.
+        # The runtime contract (infra/runtimes/contract.py): plain HTTP on this machine, no CA.
         self.outputs = KestraRuntimeOutputs(
             url=self.url,
             password=self.password,

@@ -1,6 +1,6 @@
 """What a profile must deploy, read from a flows/ tree, and what the stand-in holds.
 
-The expectation follows the README and `infra/contract.py`, not the deployment code: the local
+The expectation follows the README and `infra/kv_and_secrets.py`, not the deployment code: the local
 profile deploys every flow that needs no cloud (no GCP plugin, no GCP service-account secret, no
 GCP KV key), every namespace file under ``<namespace>/files/``, every dashboard under
 ``<namespace>/dashboards/``, and the common KV keys on every namespace that received a flow; the

@@ -2,7 +2,7 @@
 expressions to plain names, and running them on DuckDB.
 
 Rendering is deliberately strict. `render()` knows `{{ kv('KEY') }}` for the keys of
-infra/contract.py (each becomes the key in lower case, e.g. `bq_dataset_raw`, a DuckDB schema in
+infra/kv_and_secrets.py (each becomes the key in lower case, e.g. `bq_dataset_raw`, a DuckDB schema in
 the tests) and whatever expressions the caller lists; anything else raises UnknownExpression, so
 an expression added to a flow's SQL is noticed here instead of being silently replaced.
 """

@@ -3,7 +3,7 @@ Kestra's Helm chart, Cloud SQL and GCS, keyless.
 
 Expected values come from the specification: GKE/Cloud SQL/Cloud Load Balancing documentation
 (Workload Identity pool and member, private IP, SSL mode, health-check ranges), the Helm chart's
-templates at the pinned version (tests/infra/chart_values.txt) and Kestra 1.1's sources for the
+templates at the pinned version (tests/infra/runtimes/chart_values.txt) and Kestra 1.1's sources for the
 rendered configuration.
 """
 
