@@ -405,7 +405,7 @@ def external_project(engine_project: EngineProject, kestra_standin: StandinProce
 
 def point_docker_runtime_at(project: EngineProject, standin: StandinProcess) -> None:
     """Docker runtime settings whose published Kestra address is the stand-in's: the program
-    builds Kestra's URL from hostAddress and uiPort (infra/runtime.py), waits for the container
+    builds Kestra's URL from hostAddress and uiPort (infra/runtimes/docker.py), waits for the container
     (here an echo), then deploys the flows to that URL, which the stand-in answers."""
     port = int(standin.url.rsplit(":", 1)[1])
     project.set_config({"hostAddress": "127.0.0.1", "uiPort": port, "managementPort": port + 1 if port < 65535 else port - 1,

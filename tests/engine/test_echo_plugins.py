@@ -104,7 +104,7 @@ def test_the_invoke_answers_with_the_real_result_fields(echo_plugins):
 
 
 def test_a_value_that_changes_on_every_run_is_a_perpetual_diff(local_project):
-    runtime = local_project.dir / "infra" / "runtime.py"
+    runtime = local_project.dir / "infra" / "runtimes" / "docker.py"
     source = runtime.read_text()
     edited = source.replace('driver="bridge",', 'driver="bridge", labels=[docker.NetworkLabelArgs(label="at", value=str(__import__("time").time_ns()))],', 1)
     assert edited != source

@@ -3,7 +3,7 @@ Kestra's Helm chart, Cloud SQL and GCS, keyless.
 
 Expected values come from the specification: GKE/Cloud SQL/Cloud Load Balancing documentation
 (Workload Identity pool and member, private IP, SSL mode, health-check ranges), the Helm chart's
-templates at the pinned version (tests/infra/chart_values.txt) and Kestra 1.1's sources for the
+templates at the pinned version (tests/infra/runtimes/chart_values.txt) and Kestra 1.1's sources for the
 rendered configuration.
 """
 
@@ -698,4 +698,3 @@ def test_docker_profiles_have_no_gke_resource(config):
     run = run_stack(config)
     assert not [t for t in run.types() if t.startswith(("kubernetes:", "tls:", "pulumi:providers:kubernetes",
                                                         "gcp:container", "gcp:sql", "gcp:compute"))]
-

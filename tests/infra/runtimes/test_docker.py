@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from infra.config import load_config
-from infra.runtime import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
+from infra.runtimes.docker import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
 from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, plain, run_stack
 
 PASSWORD = "Configured-Pass-2024"
