@@ -10,10 +10,10 @@ from infra.bigquery import BigQueryArgs, BigQueryDatasets
 from infra.config import load_config
 from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, stack_kv_values
 from infra.events import EventsArgs, UploadEvents
-from infra.gke import KestraGke, KestraGkeArgs
 from infra.identity import IdentityArgs, KestraIdentity
-from infra.runtime import KestraRuntime, KestraRuntimeArgs
-from infra.runtimes import external_runtime
+from infra.runtimes.docker import KestraRuntime, KestraRuntimeArgs
+from infra.runtimes.external import external_runtime
+from infra.runtimes.gke import KestraGke, KestraGkeArgs
 from infra.services import GKE_SERVICES, REQUIRED_SERVICES, ProjectServices, ProjectServicesArgs
 from infra.storage import Storage, StorageArgs
 from kestra.resources import KestraConnection

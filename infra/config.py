@@ -131,7 +131,7 @@ class DockerSettings:
     public_url: str
     startup_timeout_seconds: int
     # The engine pulumi-docker talks to, when the program can reach it too (unix:// or plain
-    # tcp://); None over TLS, SSH or a Docker context (infra/docker_engine.py).
+    # tcp://); None over TLS, SSH or a Docker context (infra/runtimes/docker_engine.py).
     engine_host: Optional[str] = DEFAULT_DOCKER_HOST
 
 

@@ -79,7 +79,7 @@ def test_docker_url_is_loopback_by_default(gcp_docker):
 
 
 def test_container_receives_exactly_the_secrets_flows_may_name_and_the_key():
-    from infra.contract import GCP_KEY_SECRET, SECRET_NAMES
+    from infra.kv_and_secrets import GCP_KEY_SECRET, SECRET_NAMES
 
     run = run_stack(
         {"gcp:project": PROJECT, "kestra-gcp:githubToken": "ghp_example0123456789"},

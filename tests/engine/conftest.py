@@ -229,7 +229,7 @@ class EngineProject:
         self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def use_example_stack_file(self) -> dict:
-        """Merges the README's example stack file (the repository's Pulumi.dev.yaml) into this stack's."""
+        """Merges the repository's example stack file (Pulumi.dev.yaml) into this stack's."""
         example = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
         self.write_stack_config(example)
         return example
@@ -394,7 +394,7 @@ def gke_standin(tmp_path: Path) -> StandinProcess:
     yield from _run_standin("--load-balancer", f"{address}:443", "--echo-store", str(echo_store(tmp_path)))
 
 
-# The local profile's volumes for the stack `dev` (infra/runtime.py: <namePrefix>-postgres-data and
+# The local profile's volumes for the stack `dev` (infra/runtimes/docker.py: <namePrefix>-postgres-data and
 # <namePrefix>-kestra-storage, namePrefix kestra-gcp-<stack>).
 DOCKER_VOLUMES = ("kestra-gcp-dev-postgres-data", "kestra-gcp-dev-kestra-storage")
 
@@ -418,7 +418,7 @@ def external_project(engine_project: EngineProject, kestra_standin: StandinProce
 
 def point_docker_runtime_at(project: EngineProject, standin: StandinProcess) -> None:
     """Docker runtime settings whose published Kestra address is the stand-in's: the program
-    builds Kestra's URL from hostAddress and uiPort (infra/runtime.py), waits for the container
+    builds Kestra's URL from hostAddress and uiPort (infra/runtimes/docker.py), waits for the container
     (here an echo), then deploys the flows to that URL, which the stand-in answers."""
     port = int(standin.url.rsplit(":", 1)[1])
     project.set_config({"hostAddress": "127.0.0.1", "uiPort": port, "managementPort": port + 1 if port < 65535 else port - 1,

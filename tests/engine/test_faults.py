@@ -142,7 +142,7 @@ def test_up_terminated_mid_write_leaves_pending_creates_that_the_next_up_adopts(
     assert "pending operations" not in external_project.pulumi(*UP).output
 
 
-KESTRA_CONTAINER = "kestra-gcp-dev-kestra"  # infra/runtime.py: <namePrefix>-kestra
+KESTRA_CONTAINER = "kestra-gcp-dev-kestra"  # infra/runtimes/docker.py: <namePrefix>-kestra
 
 
 def _containers_named(project, name: str) -> list[dict]:

@@ -167,14 +167,15 @@ def test_pulumi_yaml_declares_exactly_the_non_secret_keys_the_program_reads(monk
 def test_optional_secrets_are_documented_but_not_declared(monkeypatch):
     # The CLI reports a declared secret without a value as missing and refuses one whose value
     # comes from a plaintext default (pkg/workspace/config.go: mergeConfig, validateStackConfigValue),
-    # so optional secrets can only be documented: in Pulumi.yaml's comments and the README.
+    # so optional secrets can only be documented: in Pulumi.yaml's comments and the configuration
+    # reference.
     _, secrets = _keys_the_program_reads(monkeypatch)
     pulumi_yaml = (REPO_ROOT / "Pulumi.yaml").read_text()
-    readme = (REPO_ROOT / "README.md").read_text()
+    reference = (REPO_ROOT / "docs" / "configuration.md").read_text()
     for key in secrets:
         assert key not in _declared(), f"Pulumi.yaml declares the secret {key}"
         assert f"#   {key} " in pulumi_yaml, f"Pulumi.yaml's comments do not document the secret {key}"
-        assert f"`{key}` (secret)" in readme, f"README.md does not document the secret {key}"
+        assert f"`{key}` (secret)" in reference, f"docs/configuration.md does not document the secret {key}"
 
 
 # How Pulumi.yaml's config types must look in YAML (the CLI's ValidateConfigValue).
@@ -227,7 +228,7 @@ def test_labels_are_a_map_merged_with_ours():
     assert labels == {"managed-by": "pulumi", "app": "orchestration", "team": "data"}
 
 
-# README: startupTimeoutSeconds is 30..3600. Below 30 s not even Postgres' first init fits, so
+# docs/configuration.md: startupTimeoutSeconds is 30..3600. Below 30 s not even Postgres' first init fits, so
 # every `up` would fail; above an hour a broken start would hang `up` for longer than anyone waits.
 @pytest.mark.parametrize("seconds, accepted", [("29", False), ("30", True), ("3600", True), ("3601", False)])
 def test_startup_timeout_accepts_exactly_the_documented_range(seconds, accepted):
@@ -239,7 +240,7 @@ def test_startup_timeout_accepts_exactly_the_documented_range(seconds, accepted)
         assert f"kestra-gcp:startupTimeoutSeconds: {seconds} is outside 30..3600" in message
 
 
-# README: a configured postgresPassword has 12+ characters (it guards the whole Kestra database).
+# docs/configuration.md: a configured postgresPassword has 12+ characters (it guards the whole Kestra database).
 def test_short_postgres_password_rejected_without_echoing_it():
     message = _config_error({"kestra-gcp:postgresPassword": "Elevenchars"},
                             secret_keys=("kestra-gcp:postgresPassword",))
@@ -332,7 +333,7 @@ def test_ui_port_is_a_tcp_port(port, accepted):
 
 
 def test_config_errors_read_one_line_per_bad_key():
-    # README: "Invalid values stop `pulumi preview` ... with one line per bad key."
+    # docs/configuration.md: "Invalid values stop `pulumi preview` ... with one line per bad key."
     message = _config_error({"gcp:project": "acme-data-123", "kestra-gcp:iamMode": "x", "kestra-gcp:bucketName": "A"})
     lines = message.splitlines()
     assert lines[0] == "invalid stack configuration:"
@@ -342,7 +343,7 @@ def test_config_errors_read_one_line_per_bad_key():
 
 
 def test_all_interfaces_still_gives_a_browser_url_on_localhost():
-    # README: kestraPublicUrl defaults to http://localhost:<uiPort>; 0.0.0.0 is not an address a
+    # docs/configuration.md: kestraPublicUrl defaults to http://localhost:<uiPort>; 0.0.0.0 is not an address a
     # browser can open.
     assert _load({"kestra-gcp:hostAddress": "0.0.0.0"}).docker.public_url == "http://localhost:8080"
     assert _load({"kestra-gcp:hostAddress": "192.168.1.20"}).docker.public_url == "http://192.168.1.20:8080"

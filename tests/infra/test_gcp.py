@@ -230,7 +230,7 @@ def test_destroy_never_disables_an_api_or_the_apis_that_depend_on_it(gcp_run):
 
 
 def test_subscription_gives_kestra_a_minute_to_ack_before_pubsub_redelivers(gcp_run):
-    # README: ack deadline 60 s. Pub/Sub's default is 10 s; a message Kestra's trigger has not
+    # docs/configuration.md: ack deadline 60 s. Pub/Sub's default is 10 s; a message Kestra's trigger has not
     # acknowledged by then is delivered again and would start a second execution for one upload.
     sub = gcp_run.one("gcp:pubsub/subscription:Subscription")
     assert sub.inputs["ackDeadlineSeconds"] == 60
@@ -251,7 +251,7 @@ def test_bucket_is_created_in_the_stack_project(gcp_run):
 
 
 def test_folders_are_empty_directory_markers(gcp_run):
-    # README/walkthrough: the folders are zero-byte `name/` objects, as the console creates them;
+    # The walkthrough: the folders are zero-byte `name/` objects, as the console creates them;
     # the content type marks them as folders rather than files to download.
     folders = [o for o in gcp_run.of_type("gcp:storage/bucketObject:BucketObject") if o.inputs["name"].endswith("/")]
     assert {o.inputs["name"] for o in folders} == set(BUCKET_FOLDERS)
@@ -300,7 +300,7 @@ def test_a_missing_sample_file_stops_the_program_naming_the_file():
         run_stack({}, program=program)
 
 
-# --- labels: README `labels` are "extra GCP labels" on what the stack creates ----------------
+# --- labels: `labels` are "extra GCP labels" on what the stack creates (Pulumi.yaml) ---------
 
 LABELLED = ("gcp:storage/bucket:Bucket", "gcp:bigquery/dataset:Dataset", "gcp:pubsub/topic:Topic",
             "gcp:pubsub/subscription:Subscription")

@@ -1,4 +1,4 @@
-"""keepData on the Kestra side (README "Keeping data"): KV entries and namespace files are retained
+"""keepData on the Kestra side (docs/keeping-data.md): KV entries and namespace files are retained
 on destroy, flows and dashboards are not; without keepData nothing is retained."""
 
 import pytest

@@ -104,7 +104,7 @@ DOCKER_CONTAINER = "docker:index/container:Container"
 
 
 class DockerEngineApi:
-    """The part of the Docker Engine API the program itself calls (infra/docker_engine.py), over
+    """The part of the Docker Engine API the program itself calls (infra/runtimes/docker_engine.py), over
     the containers the echo docker plugin runs: a unix socket a test points DOCKER_HOST at.
 
     - ``GET /containers/{id}/json``: ContainerInspect (an id or a name) — ``Id``, ``Name`` ("/" +

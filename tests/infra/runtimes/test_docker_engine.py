@@ -1,4 +1,4 @@
-"""The containers' before-create hook (infra/docker_engine.py) against the Docker Engine API
+"""The containers' before-create hook (infra/runtimes/docker_engine.py) against the Docker Engine API
 stand-in: right before a container is created, a container holding its name is removed only when
 it is this stack's; otherwise nothing is touched and Docker answers the create itself."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from infra.docker_engine import OWNER_LABEL, DockerEngine, stale_container_hook
+from infra.runtimes.docker_engine import OWNER_LABEL, DockerEngine, stale_container_hook
 from tests.support.echo_cloud import DOCKER_CONTAINER, DockerEngineApi
 
 NAME = "kestra-gcp-dev-kestra"

@@ -3,7 +3,7 @@ Kestra's official Helm chart in distributed mode.
 
 The chart (kestra from https://helm.kestra.io/, sources in kestra-io/helm-charts) is pinned to
 `CHART_VERSION`; every values path `chart_values` sets was read in that version's templates and is
-listed, with the version, in tests/infra/chart_values.txt (a test keeps the two in step).
+listed, with the version, in tests/infra/runtimes/chart_values.txt (a test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -164,8 +164,8 @@ class KestraOnGkeArgs:
     region: str
     provider: k8s.Provider
     cluster_ready: Sequence[pulumi.Resource]  # the node pool: pods need nodes
-    database: Any  # infra.cloudsql.CloudSqlPostgres
-    endpoint: Any  # infra.gke_endpoint.HttpsEndpoint
+    database: Any  # infra.runtimes.gke.cloudsql.CloudSqlPostgres
+    endpoint: Any  # infra.runtimes.gke.endpoint.HttpsEndpoint
     service_account_email: pulumi.Input[str]
     service_account_name: pulumi.Input[str]  # projects/<p>/serviceAccounts/<email>
     image_tag: str

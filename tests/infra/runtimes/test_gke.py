@@ -3,7 +3,7 @@ Kestra's Helm chart, Cloud SQL and GCS, keyless.
 
 Expected values come from the specification: GKE/Cloud SQL/Cloud Load Balancing documentation
 (Workload Identity pool and member, private IP, SSL mode, health-check ranges), the Helm chart's
-templates at the pinned version (tests/infra/chart_values.txt) and Kestra 1.1's sources for the
+templates at the pinned version (tests/infra/runtimes/chart_values.txt) and Kestra 1.1's sources for the
 rendered configuration.
 """
 
@@ -698,25 +698,3 @@ def test_docker_profiles_have_no_gke_resource(config):
     run = run_stack(config)
     assert not [t for t in run.types() if t.startswith(("kubernetes:", "tls:", "pulumi:providers:kubernetes",
                                                         "gcp:container", "gcp:sql", "gcp:compute"))]
-
-
-# --- the README stays true ------------------------------------------------------------------
-
-def _readme_section(title: str) -> str:
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    start = text.index(f"\n## {title}")
-    end = text.find("\n## ", start + 1)
-    return text[start:end]
-
-
-def test_readme_config_table_lists_every_declared_key():
-    declared = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())["config"]
-    table = _readme_section("Configuration")
-    missing = [k for k in declared if f"`{k}`" not in table]
-    assert not missing, f"README's configuration table lacks {missing}"
-
-
-def test_readme_outputs_table_lists_every_gke_output(gke_run):
-    table = _readme_section("Stack outputs")
-    missing = [k for k in gke_run.outputs if f"`{k}`" not in table]
-    assert not missing, f"README's outputs table lacks {missing}"

@@ -12,9 +12,9 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from infra.config import DockerSettings, StackConfig
-from infra.contract import GCP_KEY_SECRET
-from infra.docker_engine import OWNER_LABEL, stale_container_hook
-from infra.runtimes import KestraRuntimeOutputs
+from infra.kv_and_secrets import GCP_KEY_SECRET
+from infra.runtimes.contract import KestraRuntimeOutputs
+from infra.runtimes.docker_engine import OWNER_LABEL, stale_container_hook
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,
@@ -291,7 +291,7 @@ class KestraRuntime(pulumi.ComponentResource):
         self.network_name: pulumi.Output[str] = self.network.name
         self.username: pulumi.Output[str] = pulumi.Output.from_input(args.username)
         self.password: pulumi.Output[str] = pulumi.Output.secret(password)
-        # The runtime contract (infra/runtimes.py): plain HTTP on this machine, no CA.
+        # The runtime contract (infra/runtimes/contract.py): plain HTTP on this machine, no CA.
         self.outputs = KestraRuntimeOutputs(
             url=self.url,
             password=self.password,

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from infra.config import load_config
-from infra.docker_engine import OWNER_LABEL
-from infra.runtime import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
+from infra.runtimes.docker import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
+from infra.runtimes.docker_engine import OWNER_LABEL
 from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, plain, run_stack
 
 PASSWORD = "Configured-Pass-2024"
@@ -460,7 +460,7 @@ def test_without_keep_data_destroy_deletes_the_volumes(local_run):
 
 def test_containers_carry_the_stacks_label_and_a_hook_that_clears_a_name_left_taken(local_run):
     """A create interrupted during the health wait leaves a running container that holds the
-    name; the label lets the hook tell this stack's from anyone else's (infra/docker_engine.py)."""
+    name; the label lets the hook tell this stack's from anyone else's (infra/runtimes/docker_engine.py)."""
     for suffix in ("postgres", "kestra"):
         resource = container(local_run, suffix)
         assert resource.inputs["labels"] == [{"label": OWNER_LABEL, "value": "kestra-gcp/dev"}]

@@ -84,7 +84,8 @@ class DockerEngine:
             raise DockerEngineError(f"cannot reach the Docker engine: {exc}") from exc
         finally:
             connection.close()
-        body = json.loads(raw) if raw and response.getheader("Content-Type", "").startswith("application/json") else None
+        is_json = response.getheader("Content-Type", "").startswith("application/json")
+        body = json.loads(raw) if raw and is_json else None
         if response.status >= 400 and response.status != 404:
             message = body.get("message") if isinstance(body, dict) else raw.decode(errors="replace")
             raise DockerEngineError(f"{method} {path}: {response.status} {message}")
@@ -109,7 +110,8 @@ def stale_container_hook(
     """The before-create hook of a named container: see the module's docstring."""
 
     def clear_name_left_by_an_interrupted_create(args: pulumi.ResourceHookArgs) -> None:
-        by_hand = f"if an interrupted `pulumi up` left it, remove it (`docker rm -f {container_name}`) and run `pulumi up` again"
+        by_hand = (f"if an interrupted `pulumi up` left it, remove it (`docker rm -f {container_name}`) "
+                   "and run `pulumi up` again")
         engine = DockerEngine.at(engine_host)
         if engine is None:
             return  # nothing to ask: Docker answers the create itself
