@@ -14,7 +14,7 @@ import pulumi_random as random
 from infra.config import DockerSettings, StackConfig
 from infra.kv_and_secrets import GCP_KEY_SECRET
 from infra.runtimes.contract import KestraRuntimeOutputs
-from infra.runtimes.docker_engine import OWNER_LABEL, stale_container_hook
+from infra.runtimes.docker_engine import stale_container_hook
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,
@@ -155,19 +155,17 @@ class KestraRuntime(pulumi.ComponentResource):
         )
 
         # Docker names are the engine's: a create interrupted while waiting for health leaves a
-        # running container that holds the name, unknown to the state. The label says it is this
-        # stack's, and the hook clears it before the next create of that container.
-        owner = f"{pulumi.get_project()}/{pulumi.get_stack()}"
-        labels = [docker.ContainerLabelArgs(label=OWNER_LABEL, value=owner)]
-
+        # running container that holds the name, unknown to the state. The hook clears it before
+        # the next create of that container (infra/runtimes/docker_engine.py).
+        #
         # The create includes the health wait, and pulumi-docker bounds a container create by
         # 20 minutes unless told otherwise (dockerContainerCreateDefaultTimeout): a longer
         # startupTimeoutSeconds would be cut there. The create gets the wait plus ten minutes.
         create_timeout = pulumi.CustomTimeouts(create=f"{max(20 * 60, settings.startup_timeout_seconds + 600)}s")
 
         def recoverable(container: str, stop_seconds: int, depends_on: Optional[list] = None) -> pulumi.ResourceOptions:
-            hook = stale_container_hook(f"{name}-{container}", f"{prefix}-{container}", owner,
-                                        settings.engine_host, stop_seconds)
+            hook = stale_container_hook(f"{name}-{container}", f"{prefix}-{container}", settings.engine_host,
+                                        stop_seconds)
             return pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(
                 additional_secret_outputs=["envs"], depends_on=depends_on, custom_timeouts=create_timeout,
                 hooks=pulumi.ResourceHookBinding(before_create=[hook]),
@@ -206,7 +204,6 @@ class KestraRuntime(pulumi.ComponentResource):
             wait_timeout=settings.startup_timeout_seconds,
             restart="unless-stopped",
             destroy_grace_seconds=30,  # a clean shutdown instead of a kill
-            labels=labels,
             opts=recoverable("postgres", 30),
         )
 
@@ -275,7 +272,6 @@ class KestraRuntime(pulumi.ComponentResource):
             wait_timeout=settings.startup_timeout_seconds,
             restart="unless-stopped",
             destroy_grace_seconds=60,
-            labels=labels,
             opts=recoverable("kestra", 60, depends_on=[self.postgres_container]),
         )
 

@@ -9,9 +9,12 @@ remove (or rename) that container to be able to reuse that name.`` (moby daemon/
 nameConflictError). pulumi-docker has no way to adopt it (resourceDockerContainerCreate calls
 ContainerCreate with no lookup). So the containers carry a before-create hook, which Pulumi runs
 right before it creates the container and never in a preview: a container that holds the name
-then cannot be the state's own, and when it carries this stack's label it is stopped as a destroy
-would stop it and removed (its named volumes stay: they hold the data). A container of that name
-without the label is not touched: Docker's refusal stands.
+then cannot be the state's own. When it runs the very image this create is for, it is what an
+interrupted create of this stack left (the name is the stack's: <namePrefix>-<container>), and
+it is stopped as a destroy would stop it and removed; its named volumes stay, they hold the data.
+Any other container of that name is not touched: Docker's refusal stands. (A label would say
+"this stack's" more plainly, but adding one replaces every deployed container: labels force a
+new container in pulumi-docker.)
 
 A before-create hook rather than an on-error hook on the refusal: `pulumi destroy` does not run
 the program, and a failing delete consults a resource's on-error hooks, which then are not
@@ -34,8 +37,6 @@ from urllib.parse import quote, urlsplit
 
 import pulumi
 
-# Identifies the stack a container belongs to: "<project>/<stack>".
-OWNER_LABEL = "kestra-gcp.stack"
 _TIMEOUT = 30.0
 
 
@@ -105,7 +106,7 @@ class DockerEngine:
 
 
 def stale_container_hook(
-    resource_name: str, container_name: str, owner: str, engine_host: Optional[str], stop_seconds: int
+    resource_name: str, container_name: str, engine_host: Optional[str], stop_seconds: int
 ) -> pulumi.ResourceHook:
     """The before-create hook of a named container: see the module's docstring."""
 
@@ -115,21 +116,20 @@ def stale_container_hook(
         engine = DockerEngine.at(engine_host)
         if engine is None:
             return  # nothing to ask: Docker answers the create itself
+        image = (args.new_inputs or {}).get("image")
         try:
-            # The state holds no container for this resource (this is its create), so one that
-            # holds the name is left from elsewhere. Docker takes a name where an id goes.
+            # Docker takes a name where an id goes.
             info = engine.inspect(container_name)
             if info is None:
                 return
             stale = str(info.get("Id", ""))
-            labels = (info.get("Config") or {}).get("Labels") or {}
-            if labels.get(OWNER_LABEL) != owner:
-                pulumi.log.warn(f"container {container_name} ({stale[:12]}) exists and is not this stack's (label "
-                                f"{OWNER_LABEL}={labels.get(OWNER_LABEL)!r}, not {owner!r}): it is left as it is "
-                                f"and Docker will refuse the name; {by_hand}, or use another stack name")
+            if not image or info.get("Image") != image:
+                pulumi.log.warn(f"container {container_name} ({stale[:12]}) exists and runs another image "
+                                f"({info.get('Image')}, not {image}): it is left as it is and Docker will refuse "
+                                f"the name; {by_hand}")
                 return
-            pulumi.log.info(f"removing container {container_name} ({stale[:12]}), this stack's but not in its state "
-                            f"(left running by an interrupted create); its volumes stay")
+            pulumi.log.info(f"removing container {container_name} ({stale[:12]}), left running by an interrupted "
+                            f"create of this stack; its volumes stay")
             engine.remove(stale, stop_seconds)
         except DockerEngineError as exc:
             pulumi.log.warn(f"could not check for a container {container_name} left by an interrupted create: {exc}; "

@@ -156,8 +156,8 @@ def test_up_terminated_while_docker_waits_for_kestras_health_is_followed_by_an_u
     Two SIGINTs to the CLI during that wait terminate it before it learns the container's id: the
     container runs on, holding its name, and the state keeps a pending create, so the next up
     creates the container again — which Docker refuses for a name in use. Right before that
-    create, the program's hook finds the container holding the name is this stack's (its label)
-    and stops and removes it through the Docker Engine API: the up converges with one Kestra."""
+    create, the program's hook finds the container holding the name runs the image it is creating
+    from, and stops and removes it through the Docker Engine API: the up converges with one Kestra."""
     store = Path(local_project.env[ECHO_STORE_ENV])
     unhealthy = store / "docker-engine" / "unhealthy" / KESTRA_CONTAINER  # its healthcheck has not passed yet
     unhealthy.parent.mkdir(parents=True)

@@ -108,7 +108,7 @@ class DockerEngineApi:
     the containers the echo docker plugin runs: a unix socket a test points DOCKER_HOST at.
 
     - ``GET /containers/{id}/json``: ContainerInspect (an id or a name) — ``Id``, ``Name`` ("/" +
-      name), ``Config.Labels`` and ``State``; 404 ``No such container: <id>`` (moby
+      name), ``Image`` (the image's id as the create gave it), ``Config.Labels`` and ``State``; 404 ``No such container: <id>`` (moby
       daemon/errors.go errNoSuchContainer);
     - ``POST /containers/{id}/stop``: ContainerStop — 204, or 304 when already stopped;
     - ``DELETE /containers/{id}``: ContainerDelete — 204, and the container is gone from the store
@@ -150,7 +150,7 @@ class DockerEngineApi:
         if method == "GET" and parts[2:] == ["json"]:
             running = container_id not in self._stopped
             return 200, {
-                "Id": container_id, "Name": "/" + str(outputs.get("name", "")),
+                "Id": container_id, "Name": "/" + str(outputs.get("name", "")), "Image": outputs.get("image"),
                 "Config": {"Image": outputs.get("image"),
                            "Labels": {l["label"]: l["value"] for l in outputs.get("labels") or []}},
                 "State": {"Status": "running" if running else "exited", "Running": running},

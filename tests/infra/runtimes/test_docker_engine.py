@@ -1,6 +1,7 @@
 """The containers' before-create hook (infra/runtimes/docker_engine.py) against the Docker Engine API
 stand-in: right before a container is created, a container holding its name is removed only when
-it is this stack's; otherwise nothing is touched and Docker answers the create itself."""
+it runs the image this create is for (what an interrupted create of the stack left); otherwise
+nothing is touched and Docker answers the create itself."""
 
 import json
 import os
@@ -10,11 +11,11 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from infra.runtimes.docker_engine import OWNER_LABEL, DockerEngine, stale_container_hook
+from infra.runtimes.docker_engine import DockerEngine, stale_container_hook
 from tests.support.echo_cloud import DOCKER_CONTAINER, DockerEngineApi
 
 NAME = "kestra-gcp-dev-kestra"
-OWNER = "kestra-gcp/dev"
+IMAGE = "sha256:" + "1a" * 32  # the Kestra image's id (RemoteImage.image_id)
 STALE = "5f" * 32
 
 
@@ -29,19 +30,19 @@ def engine():
     os.rmdir(folder)
 
 
-def run_container(api: DockerEngineApi, owner: str = OWNER, name: str = NAME) -> Path:
+def run_container(api: DockerEngineApi, image: str = IMAGE, name: str = NAME) -> Path:
     path = api.store / f"{STALE}.json"
-    path.write_text(json.dumps({"type": DOCKER_CONTAINER, "id": STALE, "outputs": {
-        "name": name, "labels": [{"label": OWNER_LABEL, "value": owner}]}}))
+    path.write_text(json.dumps({"type": DOCKER_CONTAINER, "id": STALE, "outputs": {"name": name, "image": image}}))
     return path
 
 
 def before_create(api: DockerEngineApi, host: str = "") -> None:
-    hook = stale_container_hook("kestra-kestra", NAME, OWNER, host or f"unix://{api.socket_path}", 60)
-    hook.callback(pulumi.ResourceHookArgs("urn", "", "kestra-kestra", "docker:index/container:Container"))
+    hook = stale_container_hook("kestra-kestra", NAME, host or f"unix://{api.socket_path}", 60)
+    hook.callback(pulumi.ResourceHookArgs("urn", "", "kestra-kestra", "docker:index/container:Container",
+                                          new_inputs={"name": NAME, "image": IMAGE}))
 
 
-def test_this_stacks_container_holding_the_name_is_stopped_and_removed_keeping_its_volumes(engine):
+def test_a_container_of_the_same_name_and_image_is_stopped_and_removed_keeping_its_volumes(engine):
     left = run_container(engine)
     before_create(engine)
     assert not left.exists()
@@ -49,9 +50,9 @@ def test_this_stacks_container_holding_the_name_is_stopped_and_removed_keeping_i
                             f"DELETE /containers/{STALE}?v=false&force=true"]
 
 
-@pytest.mark.parametrize("owner", ["kestra-gcp/prod", ""])
-def test_a_container_of_another_owner_or_none_is_left_for_docker_to_refuse_the_name(engine, owner):
-    left = run_container(engine, owner=owner)
+@pytest.mark.parametrize("image", ["sha256:" + "2b" * 32, None])
+def test_a_container_of_another_image_is_left_for_docker_to_refuse_the_name(engine, image):
+    left = run_container(engine, image=image)
     before_create(engine)
     assert left.exists() and engine.calls == [f"GET /containers/{NAME}/json"]
 
