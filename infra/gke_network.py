@@ -24,6 +24,23 @@ NODE_TAG = "kestra-gke-node"
 KESTRA_PORTS = ("8080", "8081")  # Kestra's API/UI and management (health) ports
 
 
+def connection_deletion_policy(owns_network: bool) -> str:
+    """How `pulumi destroy` ends the private services connection.
+
+    Cloud SQL keeps a deleted instance's producer resources on the connection for up to four days
+    (cloud.google.com/sql/docs/postgres/delete-instance), and until then Service Networking refuses
+    to delete it ("Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore,
+    etc.) are still using this connection": terraform-provider-google#16275). With the provider's
+    default ("DELETE") the destroy stops there, and the peering it leaves blocks deleting the
+    network. "REMOVE_PEERING" tries the same delete and, when it is refused, removes the peering
+    from the network so the network can go (pulumi_gcp/servicenetworking/connection.py, "Deleting a
+    connection"): right for a network the stack owns, as the destroy deletes the instance first
+    (it depends on the connection) and the network right after. In a network the stack does not
+    own, others may use the connection: "ABANDON" leaves it, and its peering, in place.
+    """
+    return "REMOVE_PEERING" if owns_network else "ABANDON"
+
+
 @dataclass(frozen=True)
 class GkeNetworkArgs:
     project: str
@@ -42,6 +59,8 @@ class GkeNetwork(pulumi.ComponentResource):
     - private services access (an allocated range and the `servicenetworking` peering) so Cloud SQL
       gets a private IP only. In a network the stack does not own, the peering may exist already
       (`update_on_creation_fail` adds the range to it) and is abandoned, not deleted, on destroy;
+      in the stack's own network, destroy removes the peering should Cloud SQL still hold the
+      connection (`connection_deletion_policy`);
     - a Cloud Router with Cloud NAT for the subnet only: the nodes have no external IP, yet pull
       images from Docker Hub and reach the internet for the flows;
     - an ingress rule letting Google's health-check ranges reach Kestra's ports on the nodes.
@@ -101,7 +120,7 @@ class GkeNetwork(pulumi.ComponentResource):
             service=SERVICE_NETWORKING,
             reserved_peering_ranges=[self.private_services_range.name],
             update_on_creation_fail=not self.owns_network,
-            deletion_policy=None if self.owns_network else "ABANDON",
+            deletion_policy=connection_deletion_policy(self.owns_network),
             opts=kept,
         )
         self.router = gcp.compute.Router(

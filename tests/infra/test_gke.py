@@ -631,6 +631,18 @@ def test_a_named_network_is_used_not_created_and_its_peering_is_kept(kept_run):
     assert connection.inputs["deletionPolicy"] == "ABANDON"
 
 
+def test_destroy_removes_the_peering_of_the_stacks_own_network_even_while_cloud_sql_holds_it(gke_run):
+    # pulumi_gcp/servicenetworking/connection.py, "Deleting a connection": with the default policy
+    # a connection Cloud SQL still holds (up to four days after the instance went) refuses to be
+    # deleted and its peering blocks deleting the network; REMOVE_PEERING removes the peering then.
+    connection = gke_run.one("gcp:servicenetworking/connection:Connection")
+    assert connection.inputs["deletionPolicy"] == "REMOVE_PEERING"
+    assert not connection.inputs.get("updateOnCreationFail")
+    # The instance depends on the connection, so destroy deletes it before the connection.
+    instance = gke_run.one(SQL)
+    assert _reaches(_graph(gke_run), instance.urn, connection.urn)
+
+
 def test_keep_data_keeps_what_the_kept_database_sits_on(kept_run, gke_run):
     for name in ("private-services-range",):
         assert kept_run.one("gcp:compute/globalAddress:GlobalAddress", name).retain_on_delete
