@@ -346,6 +346,9 @@ func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (
 		return nil, err
 	}
 	if !req.GetPreview() {
+		if err := networkWrite(req.GetUrn(), inputs, true); err != nil { // refusals_network.go
+			return nil, err
+		}
 		p.record("create", req.GetUrn(), id)
 		p.keep(req.GetUrn(), id, outs)
 	}
@@ -378,6 +381,9 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 		return nil, err
 	}
 	if !req.GetPreview() {
+		if err := networkWrite(req.GetUrn(), news, false); err != nil { // refusals_network.go
+			return nil, err
+		}
 		p.record("update", req.GetUrn(), req.GetId())
 		p.keep(req.GetUrn(), req.GetId(), outs)
 	}
@@ -385,8 +391,18 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 }
 
 func (p *echoProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	props, err := p.unmarshal(req.GetProperties(), "delete.properties")
+	if err != nil {
+		return nil, err
+	}
+	keep, err := networkDelete(req.GetUrn(), props) // refusals_network.go
+	if err != nil {
+		return nil, err
+	}
 	p.record("delete", req.GetUrn(), req.GetId())
-	p.forget(req.GetUrn(), req.GetId())
+	if !keep {
+		p.forget(req.GetUrn(), req.GetId())
+	}
 	return &emptypb.Empty{}, nil
 }
 
