@@ -256,6 +256,11 @@ def test_deletion_protection_follows_keep_data(gke_run, kept_run, keep):
         assert run.one(kind).retain_on_delete is keep
     bucket = run.one("gcp:storage/bucket:Bucket", "internal-storage")
     assert bucket.retain_on_delete is keep and bucket.inputs["forceDestroy"] is (not keep)
+    # Soft delete (7 days, billed, by default) is off unless data is kept (test_gcp.py).
+    if keep:
+        assert "softDeletePolicy" not in bucket.inputs
+    else:
+        assert bucket.inputs["softDeletePolicy"] == {"retentionDurationSeconds": 0}
 
 
 def test_database_and_user_with_a_generated_secret_password(gke_run):
