@@ -46,6 +46,7 @@ class GkeNetworkArgs:
     project: str
     region: str
     network: str = ""  # name of an existing network; "" creates one
+    peering_ranges: Sequence[str] = ()  # the ranges its private services connection holds already
     keep_data: bool = False
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -118,7 +119,9 @@ class GkeNetwork(pulumi.ComponentResource):
             "private-services",
             network=self.network_id,
             service=SERVICE_NETWORKING,
-            reserved_peering_ranges=[self.private_services_range.name],
+            # An existing connection's ranges are replaced by this list (update_on_creation_fail
+            # patches with Force): the ones it held come first (config.check_in_gcp).
+            reserved_peering_ranges=[*args.peering_ranges, self.private_services_range.name],
             update_on_creation_fail=not self.owns_network,
             deletion_policy=connection_deletion_policy(self.owns_network),
             opts=kept,

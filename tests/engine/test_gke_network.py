@@ -5,9 +5,10 @@ at a network or zone GCP does not have."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from tests.engine.conftest import ECHO_STORE_ENV
+from tests.engine.conftest import ECHO_STORE_ENV, PROJECT_ID
 from tests.engine.test_lifecycle import UP
 from tests.support.echo_cloud import live_resources
 
@@ -54,3 +55,60 @@ def test_with_the_providers_default_deletion_policy_destroy_stops_at_the_connect
     # The connection, and the network its peering sits on, are still there.
     live_types = {r["type"] for r in live_resources(gke_project.env[ECHO_STORE_ENV])}
     assert {CONNECTION, NETWORK} <= live_types
+
+
+# --- an existing network, and what only GCP can answer at preview --------------------------------
+
+EXISTING_NETWORK = f"projects/{PROJECT_ID}/global/networks/default"
+
+
+def seed_existing_connection(project, *ranges: str) -> Path:
+    """A private services connection made outside the stack on the project's `default` network, as
+    a project that already gives Cloud SQL private IPs has (the echo cloud's store format)."""
+    store = Path(project.env[ECHO_STORE_ENV])
+    store.mkdir(parents=True, exist_ok=True)
+    path = store / "existing-connection.json"
+    path.write_text(json.dumps({
+        "urn": "urn:pulumi:other::other::gcp:servicenetworking/connection:Connection::existing",
+        "type": CONNECTION, "provider": "gcp", "id": f"{EXISTING_NETWORK}:servicenetworking.googleapis.com",
+        "outputs": {"network": EXISTING_NETWORK, "service": "servicenetworking.googleapis.com",
+                    "reservedPeeringRanges": list(ranges), "peering": "servicenetworking-googleapis-com"},
+    }))
+    return path
+
+
+def config_error_line(run, key: str) -> str:
+    assert run.returncode != 0, run.output
+    assert "Traceback" not in run.output, run.output
+    line = next((l for l in run.output.splitlines() if f"- kestra-gcp:{key}:" in l), None)
+    assert line is not None, run.output
+    return line
+
+
+def test_an_existing_networks_other_ranges_are_kept_in_its_connection(gke_project):
+    existing = seed_existing_connection(gke_project, "google-managed-services-default")
+    gke_project.set_config({"gkeNetwork": "default"})
+    # The connection is there (Service Networking's peering): preview stops and says what to do.
+    line = config_error_line(gke_project.pulumi("preview", check=False), "gkePeeringRanges")
+    assert "gcloud services vpc-peerings list --network=default" in line
+    assert gke_project.echo_log() == []
+    gke_project.pulumi("config", "set", "--path", "gkePeeringRanges[0]", "google-managed-services-default")
+    gke_project.pulumi(*UP)
+    [own_range] = [r for r in live_resources(gke_project.env[ECHO_STORE_ENV], "gcp:compute/globalAddress:GlobalAddress")
+                   if r["outputs"].get("purpose") == "VPC_PEERING"]
+    # update_on_creation_fail patched the connection with the stack's list: the range it held stays.
+    held = json.loads(existing.read_text())["outputs"]["reservedPeeringRanges"]
+    assert held == ["google-managed-services-default", own_range["outputs"]["name"]]
+
+
+def test_a_missing_gke_network_stops_preview_naming_the_key(gke_project):
+    gke_project.set_config({"gkeNetwork": "shared-vpc"})
+    line = config_error_line(gke_project.pulumi("preview", check=False), "gkeNetwork")
+    assert f"project {PROJECT_ID} has no network 'shared-vpc'" in line
+    assert gke_project.echo_log() == []
+
+
+def test_a_zone_the_region_lacks_stops_preview_naming_the_key(gke_project):
+    gke_project.set_config({"gkeLocation": "europe-west2-d"})  # europe-west2: a, b, c
+    line = config_error_line(gke_project.pulumi("preview", check=False), "gkeLocation")
+    assert "its zones are europe-west2-a, europe-west2-b, europe-west2-c" in line

@@ -7,6 +7,7 @@ import pytest
 from pulumi.runtime import config as runtime_config
 
 from infra.config import ConfigError, load_config
+import tests.support.pulumi_harness as harness
 from tests.support.pulumi_harness import run_stack
 
 GKE = {"gcp:project": "acme-data-123", "kestra-gcp:profile": "gke"}
@@ -125,3 +126,74 @@ def test_cluster_name_is_a_valid_gke_name_for_any_stack_name():
 def test_other_profiles_ignore_the_gke_keys():
     cfg = _load({"gcp:project": "acme-data-123", "kestra-gcp:gkeMachineType": "X"})
     assert cfg.profile == "gcp" and cfg.gke is None and cfg.docker is not None
+
+
+# --- what only GCP can answer, asked before any resource (infra/config.py, check_in_gcp) --------
+
+def _gcp_problems(config, networks=None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        run_stack(config, networks=networks)
+    assert info.value.registered == [], "resources were declared before GCP's answers were checked"
+    return info.value.problems
+
+
+def test_a_gke_network_the_project_lacks_is_named():
+    # The provider's getNetwork answers "projects/<p>/global/networks/<n> not found".
+    problems = _gcp_problems({**GKE, "kestra-gcp:gkeNetwork": "shared-vpc"})
+    assert len(problems) == 1 and problems[0].startswith("kestra-gcp:gkeNetwork: project acme-data-123 has no network 'shared-vpc'"), problems
+
+
+def test_a_zone_the_region_lacks_is_named_with_the_regions_zones():
+    # europe-west1's zones are b, c and d (cloud.google.com/compute/docs/regions-zones).
+    problems = _gcp_problems({**GKE, "gcp:region": "europe-west1", "kestra-gcp:gkeLocation": "europe-west1-a"})
+    assert problems == ["kestra-gcp:gkeLocation: 'europe-west1-a' is not a zone of europe-west1 — its zones are "
+                        "europe-west1-b, europe-west1-c, europe-west1-d: run `pulumi config set gkeLocation europe-west1-b`"]
+
+
+def test_the_default_zone_is_named_as_the_default_when_the_region_lacks_it(monkeypatch):
+    # A region whose zones GCP lists without <region>-b (the default gkeLocation).
+    monkeypatch.setitem(harness.PUBLISHED_ZONES, "europe-west1", ("c", "d"))
+    problems = _gcp_problems({**GKE, "gcp:region": "europe-west1"})
+    assert problems == ["kestra-gcp:gkeLocation: 'europe-west1-b' is not a zone of europe-west1 (the default, "
+                        "<gcp:region>-b) — its zones are europe-west1-c, europe-west1-d: run "
+                        "`pulumi config set gkeLocation europe-west1-c`"]
+
+
+def test_a_region_gcp_does_not_have_is_named():
+    problems = _gcp_problems({**GKE, "gcp:region": "europe-west99"})
+    assert len(problems) == 1 and problems[0].startswith("gcp:region: GCP has no zones in 'europe-west99'"), problems
+
+
+def test_an_existing_connection_on_the_network_needs_its_ranges_listed():
+    # Service Networking's peering on `default`: a connection exists, and update_on_creation_fail
+    # would replace its ranges with the stack's alone (resource_service_networking_connection.go).
+    problems = _gcp_problems({**GKE, "kestra-gcp:gkeNetwork": "default"}, networks={"default": True})
+    assert len(problems) == 1 and problems[0].startswith(
+        "kestra-gcp:gkePeeringRanges: network 'default' already has a private services connection"), problems
+    assert "gcloud services vpc-peerings list --network=default --project=acme-data-123" in problems[0]
+
+
+def test_the_listed_ranges_stay_in_the_connection_beside_the_stacks_own():
+    run = run_stack({**GKE, "kestra-gcp:gkeNetwork": "default",
+                     "kestra-gcp:gkePeeringRanges": json.dumps(["google-managed-services-default", "sql-range"])},
+                    networks={"default": True})
+    connection = run.one("gcp:servicenetworking/connection:Connection")
+    own = run.one("gcp:compute/globalAddress:GlobalAddress", "private-services-range")
+    assert connection.inputs["reservedPeeringRanges"] == ["google-managed-services-default", "sql-range", f"{own.name}-1a2b3c4"]
+    assert connection.inputs["updateOnCreationFail"] is True
+
+
+def test_a_network_without_a_connection_needs_no_ranges():
+    run = run_stack({**GKE, "kestra-gcp:gkeNetwork": "default"})
+    own = run.one("gcp:compute/globalAddress:GlobalAddress", "private-services-range")
+    assert run.one("gcp:servicenetworking/connection:Connection").inputs["reservedPeeringRanges"] == [f"{own.name}-1a2b3c4"]
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ({"kestra-gcp:gkePeeringRanges": json.dumps(["google-managed-services-default"])}, "only for an existing network"),
+    ({"kestra-gcp:gkeNetwork": "default", "kestra-gcp:gkePeeringRanges": json.dumps(["Bad Range"])},
+     "not an allocated range name"),
+])
+def test_bad_peering_ranges_are_named(config, fragment):
+    problems = _problems({**GKE, **config})
+    assert len(problems) == 1 and problems[0].startswith("kestra-gcp:gkePeeringRanges:") and fragment in problems[0], problems

@@ -123,11 +123,25 @@ def _secret_paths(value: Any, prefix: str = "") -> set[str]:
     return found
 
 
+# Zones of a few regions as Google publishes them (cloud.google.com/compute/docs/regions-zones);
+# the provider's getZones answers a region that does not exist with none.
+PUBLISHED_ZONES = {
+    "europe-west1": ("b", "c", "d"),
+    "europe-west2": ("a", "b", "c"),
+    "us-central1": ("a", "b", "c", "f"),
+    "us-east1": ("b", "c", "d"),
+}
+# A new project's networks: `default` (cloud.google.com/vpc/docs/vpc#default-network), without a
+# private services connection. Name -> whether Service Networking's peering is on it.
+NEW_PROJECT_NETWORKS = {"default": False}
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers registrations with inputs as outputs, plus the computed outputs programs read."""
 
-    def __init__(self) -> None:
+    def __init__(self, networks: Optional[dict[str, bool]] = None) -> None:
         self.invokes: list[tuple[str, dict]] = []
+        self.networks = dict(NEW_PROJECT_NETWORKS if networks is None else networks)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
@@ -199,6 +213,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
             }
         if args.token == "gcp:organizations/getProject:getProject":
             return {"number": "123456789012", "projectId": args.args.get("projectId", "mock")}
+        # The provider's data sources (terraform-provider-google, data_source_google_compute_*.go).
+        if args.token == "gcp:compute/getZones:getZones":
+            region = args.args["region"]
+            return {"names": [f"{region}-{z}" for z in PUBLISHED_ZONES.get(region, ())], "region": region,
+                    "project": args.args["project"], "id": f"projects/{args.args['project']}/regions/{region}"}
+        if args.token == "gcp:compute/getNetwork:getNetwork":
+            network_id = f"projects/{args.args['project']}/global/networks/{args.args['name']}"
+            if args.args["name"] not in self.networks:
+                return {}, [("", f"{network_id} not found")]
+            return {"id": network_id, "name": args.args["name"], "project": args.args["project"]}
+        if args.token == "gcp:compute/getNetworkPeering:getNetworkPeering":
+            name = args.args["network"].rsplit("/", 1)[-1]
+            if not self.networks.get(name) or args.args["name"] != "servicenetworking-googleapis-com":
+                return {"name": args.args["name"], "network": args.args["network"]}  # no peering: no id
+            return {"name": args.args["name"], "network": args.args["network"], "state": "ACTIVE",
+                    "peerNetwork": "projects/s1a2b3c4d5-tp/global/networks/servicenetworking"}
         raise AssertionError(f"unexpected invoke {args.token} — answer it in RecordingMocks.call")
 
 
@@ -281,13 +311,15 @@ def run_stack(
     stack: str = "dev",
     preview: bool = False,
     program: Optional[Callable[[], None]] = None,
+    networks: Optional[dict[str, bool]] = None,
 ) -> StackRun:
     """Runs `__main__.py` (or `program`) with `config` (keys like `gcp:project`, `kestra-gcp:iamMode`).
 
     Values that are not strings are JSON-encoded, as the Pulumi CLI passes them. Exceptions raised
-    by the program (e.g. config validation) propagate to the caller.
+    by the program (e.g. config validation) propagate to the caller. `networks`: the project's
+    networks (name -> has a private services connection), `NEW_PROJECT_NETWORKS` by default.
     """
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(networks)
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)  # a fresh Stack per run, so outputs don't leak between tests
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
