@@ -71,8 +71,6 @@ GKE_DEFAULTS = {
     "kestraSourceRanges": ("0.0.0.0/0",),
     "cloudSqlTier": "db-custom-1-3840",
 }
-# The VPC peering Service Networking adds to a network with a private services connection.
-SERVICE_NETWORKING_PEERING = "servicenetworking-googleapis-com"
 
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -145,8 +143,6 @@ class GkeSettings:
     source_ranges: tuple
     cloud_sql_tier: str
     kestra_image_tag: str
-    # gkeNetwork's private services connection: the ranges it holds already, kept beside ours
-    peering_ranges: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -503,15 +499,6 @@ def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[Gk
     network = r.text("gkeNetwork", "")
     if network and not _NETWORK_NAME.match(network):
         r.problems.append(f"{r.name('gkeNetwork')}: {network!r} is not a VPC network name")
-    peering_ranges = r.strings("gkePeeringRanges", ())
-    if peering_ranges and not network:
-        r.problems.append(
-            f"{r.name('gkePeeringRanges')}: only for an existing network (gkeNetwork); the stack's own "
-            "network has no other ranges — remove it (`pulumi config rm gkePeeringRanges`)"
-        )
-    for name in peering_ranges:
-        if not _NETWORK_NAME.match(name):
-            r.problems.append(f"{r.name('gkePeeringRanges')}: {name!r} is not an allocated range name")
     machine_type = r.text("gkeMachineType", GKE_DEFAULTS["gkeMachineType"])
     if not _MACHINE_TYPE.match(machine_type):
         r.problems.append(f"{r.name('gkeMachineType')}: {machine_type!r} is not a machine type such as e2-standard-4")
@@ -546,7 +533,6 @@ def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[Gk
         name_prefix=_cluster_name(stack),
         location=location,
         network=network,
-        peering_ranges=peering_ranges,
         machine_type=machine_type,
         min_nodes=min_nodes,
         max_nodes=max_nodes,
@@ -574,11 +560,6 @@ def check_in_gcp(config: StackConfig) -> None:
       does not exist); the default location `<region>-b` is not a zone of every region.
     - gkeNetwork: the network exists (compute.getNetwork answers "… not found" otherwise; with
       the Compute Engine API still disabled the project has no network at all).
-    - gkePeeringRanges: when gkeNetwork already has a private services connection (Service
-      Networking's peering is on it: compute.getNetworkPeering), the provider's
-      update_on_creation_fail patches that connection with this stack's ranges alone and
-      Force(true) (terraform-provider-google, resource_service_networking_connection.go), which
-      drops the ranges it held; no data source reads them, so the user lists them.
     """
     if config.gke is None or config.gcp is None:
         return
@@ -610,32 +591,14 @@ def check_in_gcp(config: StackConfig) -> None:
 
 
 def _existing_network_problems(gcp, project: str, gke: GkeSettings) -> list[str]:
-    network_key, ranges_key = _Reader.full("gkeNetwork"), _Reader.full("gkePeeringRanges")
     try:
         gcp.compute.get_network(name=gke.network, project=project)
     except Exception as exc:  # noqa: BLE001 "not found" is the answer asked for
         if "not found" not in str(exc) and not _api_disabled(exc):
             raise
         return [
-            f"{network_key}: project {project} has no network {gke.network!r} — create it, or "
-            "leave gkeNetwork empty for a network of the stack's own (`pulumi config rm gkeNetwork`)"
-        ]
-    try:
-        peering = gcp.compute.get_network_peering(
-            network=f"projects/{project}/global/networks/{gke.network}", name=SERVICE_NETWORKING_PEERING
-        )
-        connected = bool(peering.state or peering.peer_network)
-    except Exception as exc:  # noqa: BLE001 a peering that is not there
-        if "not found" not in str(exc):
-            raise
-        connected = False
-    if connected and not gke.peering_ranges:
-        return [
-            f"{ranges_key}: network {gke.network!r} already has a private services connection, and "
-            "adding this stack's range would replace the ranges it holds (services using them, such "
-            "as other Cloud SQL instances, lose them). List them with `gcloud services vpc-peerings "
-            f"list --network={gke.network} --project={project}` and set each of its "
-            "reservedPeeringRanges: `pulumi config set --path 'gkePeeringRanges[0]' <range>`"
+            f"{_Reader.full('gkeNetwork')}: project {project} has no network {gke.network!r} — create it, "
+            "or leave gkeNetwork empty for a network of the stack's own (`pulumi config rm gkeNetwork`)"
         ]
     return []
 

@@ -85,7 +85,7 @@ class KestraGke(pulumi.ComponentResource):
         self.network = GkeNetwork(
             "network",
             GkeNetworkArgs(project=args.project, region=args.region, network=settings.network,
-                           peering_ranges=settings.peering_ranges, keep_data=args.keep_data, depends_on=apis),
+                           keep_data=args.keep_data, depends_on=apis),
             child,
         )
         self.cluster = GkeCluster(

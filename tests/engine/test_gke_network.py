@@ -85,20 +85,34 @@ def config_error_line(run, key: str) -> str:
     return line
 
 
+def own_range(project) -> str:
+    [own] = [r for r in live_resources(project.env[ECHO_STORE_ENV], "gcp:compute/globalAddress:GlobalAddress")
+             if r["outputs"].get("purpose") == "VPC_PEERING"]
+    return own["outputs"]["name"]
+
+
 def test_an_existing_networks_other_ranges_are_kept_in_its_connection(gke_project):
     existing = seed_existing_connection(gke_project, "google-managed-services-default")
     gke_project.set_config({"gkeNetwork": "default"})
-    # The connection is there (Service Networking's peering): preview stops and says what to do.
-    line = config_error_line(gke_project.pulumi("preview", check=False), "gkePeeringRanges")
-    assert "gcloud services vpc-peerings list --network=default" in line
-    assert gke_project.echo_log() == []
-    gke_project.pulumi("config", "set", "--path", "gkePeeringRanges[0]", "google-managed-services-default")
     gke_project.pulumi(*UP)
-    [own_range] = [r for r in live_resources(gke_project.env[ECHO_STORE_ENV], "gcp:compute/globalAddress:GlobalAddress")
-                   if r["outputs"].get("purpose") == "VPC_PEERING"]
     # update_on_creation_fail patched the connection with the stack's list: the range it held stays.
     held = json.loads(existing.read_text())["outputs"]["reservedPeeringRanges"]
-    assert held == ["google-managed-services-default", own_range["outputs"]["name"]]
+    assert sorted(held) == sorted(["google-managed-services-default", own_range(gke_project)])
+    # The next preview reads the connection again, the stack's own range now in it: nothing changes.
+    gke_project.pulumi("preview", "--expect-no-changes")
+
+
+def test_without_reading_them_the_patch_drops_the_ranges_the_connection_held(gke_project):
+    network_module = gke_project.dir / "infra" / "gke_network.py"
+    source = network_module.read_text()
+    unread = source.replace("        if not self.owns_network:\n            # The network's connection",
+                            "        if False:\n            # The network's connection")
+    assert unread != source
+    network_module.write_text(unread)
+    existing = seed_existing_connection(gke_project, "google-managed-services-default")
+    gke_project.set_config({"gkeNetwork": "default"})
+    gke_project.pulumi(*UP)
+    assert json.loads(existing.read_text())["outputs"]["reservedPeeringRanges"] == [own_range(gke_project)]
 
 
 def test_a_missing_gke_network_stops_preview_naming_the_key(gke_project):

@@ -648,6 +648,24 @@ def test_destroy_removes_the_peering_of_the_stacks_own_network_even_while_cloud_
     assert _reaches(_graph(gke_run), instance.urn, connection.urn)
 
 
+def test_an_existing_connections_ranges_stay_beside_the_stacks_own():
+    # The provider patches an existing connection with the resource's list and Force
+    # (resource_service_networking_connection.go): the list must hold what the connection holds.
+    held = ["sql-range", "google-managed-services-default"]
+    run = run_stack({**GKE, "kestra-gcp:gkeNetwork": "default"}, networks={"default": held})
+    connection = run.one("gcp:servicenetworking/connection:Connection", "private-services")
+    own = run.one("gcp:compute/globalAddress:GlobalAddress", "private-services-range")
+    assert connection.inputs["reservedPeeringRanges"] == sorted([*held, f"{own.name}-1a2b3c4"])
+    assert connection.inputs["updateOnCreationFail"] is True
+
+
+def test_a_network_without_a_connection_gets_the_stacks_range_alone():
+    run = run_stack({**GKE, "kestra-gcp:gkeNetwork": "default"}, networks={"default": None})
+    own = run.one("gcp:compute/globalAddress:GlobalAddress", "private-services-range")
+    connection = run.one("gcp:servicenetworking/connection:Connection", "private-services")
+    assert connection.inputs["reservedPeeringRanges"] == [f"{own.name}-1a2b3c4"]
+
+
 def test_keep_data_keeps_what_the_kept_database_sits_on(kept_run, gke_run):
     for name in ("private-services-range",):
         assert kept_run.one("gcp:compute/globalAddress:GlobalAddress", name).retain_on_delete

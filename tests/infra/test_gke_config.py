@@ -162,38 +162,3 @@ def test_the_default_zone_is_named_as_the_default_when_the_region_lacks_it(monke
 def test_a_region_gcp_does_not_have_is_named():
     problems = _gcp_problems({**GKE, "gcp:region": "europe-west99"})
     assert len(problems) == 1 and problems[0].startswith("gcp:region: GCP has no zones in 'europe-west99'"), problems
-
-
-def test_an_existing_connection_on_the_network_needs_its_ranges_listed():
-    # Service Networking's peering on `default`: a connection exists, and update_on_creation_fail
-    # would replace its ranges with the stack's alone (resource_service_networking_connection.go).
-    problems = _gcp_problems({**GKE, "kestra-gcp:gkeNetwork": "default"}, networks={"default": True})
-    assert len(problems) == 1 and problems[0].startswith(
-        "kestra-gcp:gkePeeringRanges: network 'default' already has a private services connection"), problems
-    assert "gcloud services vpc-peerings list --network=default --project=acme-data-123" in problems[0]
-
-
-def test_the_listed_ranges_stay_in_the_connection_beside_the_stacks_own():
-    run = run_stack({**GKE, "kestra-gcp:gkeNetwork": "default",
-                     "kestra-gcp:gkePeeringRanges": json.dumps(["google-managed-services-default", "sql-range"])},
-                    networks={"default": True})
-    connection = run.one("gcp:servicenetworking/connection:Connection")
-    own = run.one("gcp:compute/globalAddress:GlobalAddress", "private-services-range")
-    assert connection.inputs["reservedPeeringRanges"] == ["google-managed-services-default", "sql-range", f"{own.name}-1a2b3c4"]
-    assert connection.inputs["updateOnCreationFail"] is True
-
-
-def test_a_network_without_a_connection_needs_no_ranges():
-    run = run_stack({**GKE, "kestra-gcp:gkeNetwork": "default"})
-    own = run.one("gcp:compute/globalAddress:GlobalAddress", "private-services-range")
-    assert run.one("gcp:servicenetworking/connection:Connection").inputs["reservedPeeringRanges"] == [f"{own.name}-1a2b3c4"]
-
-
-@pytest.mark.parametrize("config, fragment", [
-    ({"kestra-gcp:gkePeeringRanges": json.dumps(["google-managed-services-default"])}, "only for an existing network"),
-    ({"kestra-gcp:gkeNetwork": "default", "kestra-gcp:gkePeeringRanges": json.dumps(["Bad Range"])},
-     "not an allocated range name"),
-])
-def test_bad_peering_ranges_are_named(config, fragment):
-    problems = _problems({**GKE, **config})
-    assert len(problems) == 1 and problems[0].startswith("kestra-gcp:gkePeeringRanges:") and fragment in problems[0], problems

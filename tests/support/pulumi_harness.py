@@ -132,18 +132,24 @@ PUBLISHED_ZONES = {
     "us-east1": ("b", "c", "d"),
 }
 # A new project's networks: `default` (cloud.google.com/vpc/docs/vpc#default-network), without a
-# private services connection. Name -> whether Service Networking's peering is on it.
-NEW_PROJECT_NETWORKS = {"default": False}
+# private services connection. Name -> the ranges its private services connection holds (None: no
+# connection, so no Service Networking peering either).
+NEW_PROJECT_NETWORKS: dict[str, Optional[list[str]]] = {"default": None}
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers registrations with inputs as outputs, plus the computed outputs programs read."""
 
-    def __init__(self, networks: Optional[dict[str, bool]] = None) -> None:
+    def __init__(self, networks: Optional[dict[str, Optional[list[str]]]] = None) -> None:
         self.invokes: list[tuple[str, dict]] = []
         self.networks = dict(NEW_PROJECT_NETWORKS if networks is None else networks)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == "gcp:servicenetworking/connection:Connection" and args.resource_id:
+            # A read (Connection.get) of a network's connection, id "<network>:<service>".
+            network, service = args.resource_id.rsplit(":", 1)
+            return args.resource_id, {"network": network, "service": service, "peering": "servicenetworking-googleapis-com",
+                                      "reservedPeeringRanges": self.networks[network.rsplit("/", 1)[-1]]}
         outputs = dict(args.inputs)
         name = args.name
         if args.typ == "gcp:serviceaccount/account:Account":
@@ -225,7 +231,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"id": network_id, "name": args.args["name"], "project": args.args["project"]}
         if args.token == "gcp:compute/getNetworkPeering:getNetworkPeering":
             name = args.args["network"].rsplit("/", 1)[-1]
-            if not self.networks.get(name) or args.args["name"] != "servicenetworking-googleapis-com":
+            if self.networks.get(name) is None or args.args["name"] != "servicenetworking-googleapis-com":
                 return {"name": args.args["name"], "network": args.args["network"]}  # no peering: no id
             return {"name": args.args["name"], "network": args.args["network"], "state": "ACTIVE",
                     "peerNetwork": "projects/s1a2b3c4d5-tp/global/networks/servicenetworking"}
@@ -311,13 +317,14 @@ def run_stack(
     stack: str = "dev",
     preview: bool = False,
     program: Optional[Callable[[], None]] = None,
-    networks: Optional[dict[str, bool]] = None,
+    networks: Optional[dict[str, Optional[list[str]]]] = None,
 ) -> StackRun:
     """Runs `__main__.py` (or `program`) with `config` (keys like `gcp:project`, `kestra-gcp:iamMode`).
 
     Values that are not strings are JSON-encoded, as the Pulumi CLI passes them. Exceptions raised
     by the program (e.g. config validation) propagate to the caller. `networks`: the project's
-    networks (name -> has a private services connection), `NEW_PROJECT_NETWORKS` by default.
+    networks (name -> the ranges of its private services connection, or None), `NEW_PROJECT_NETWORKS`
+    by default.
     """
     mocks = RecordingMocks(networks)
     monitor = RecordingMonitor(mocks)

@@ -22,13 +22,15 @@ package main
 //     resource_service_networking_connection.go, resourceServiceNetworkingConnectionCreate), which
 //     replaces the ranges it held.
 //   - compute.getNetwork, compute.getNetworkPeering and compute.getZones answer from the echo
-//     cloud, as the provider's data sources read the Compute API (invokesNetwork).
+//     cloud, as the provider's data sources read the Compute API (invokesNetwork), and so does a
+//     get of a resource by id (readLive).
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +39,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
 const (
@@ -270,6 +273,25 @@ func networkWrite(urn string, inputs resource.PropertyMap, creating bool) error 
 		}
 	}
 	return nil
+}
+
+// readLive answers a get (a read by id of a resource the stack does not manage, such as an
+// existing network's private services connection) from the echo cloud. A resource that is not
+// there gets a response without id, as pulumi-terraform-bridge answers when the importer finds
+// nothing (pkg/tfbridge/provider.go, Read: "The resource is gone (or never existed)").
+func (p *echoProvider) readLive(req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+	id, _ := url.QueryUnescape(req.GetId()) // the provider's ids escape the network's slashes
+	for _, doc := range liveDocs(typeOf(req.GetUrn())) {
+		if doc.ID != id {
+			continue
+		}
+		props, err := p.marshal(resource.NewPropertyMapFromMap(doc.Outputs), "read.properties")
+		if err != nil {
+			return nil, err
+		}
+		return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: props, Inputs: props}, nil
+	}
+	return &pulumirpc.ReadResponse{}, nil
 }
 
 // invokesNetwork answer the compute lookups as the provider's data sources do.

@@ -270,3 +270,22 @@ func TestGetZonesListsThePublishedZonesOfTheRegionOnly(t *testing.T) {
 		t.Fatalf("no such region: %v", got["names"])
 	}
 }
+
+func TestAGetReadsTheConnectionTheNetworkHolds(t *testing.T) {
+	p, dir := newEchoCloud(t)
+	urn := "urn:pulumi:dev::kestra-gcp::kestra-gcp:infra:GkeNetwork$gcp:servicenetworking/connection:Connection::held-private-services"
+	id := testNetwork + ":servicenetworking.googleapis.com"
+	resp, err := p.Read(context.Background(), &pulumirpc.ReadRequest{Urn: urn, Id: id})
+	if err != nil || resp.GetId() != "" {
+		t.Fatalf("no connection yet: %v %v", resp, err)
+	}
+	seedConnection(t, dir, testNetwork, "google-managed-services-default")
+	resp, err = p.Read(context.Background(), &pulumirpc.ReadRequest{Urn: urn, Id: id})
+	if err != nil || resp.GetId() != id {
+		t.Fatalf("the seeded connection: %v %v", resp, err)
+	}
+	props, _ := p.unmarshal(resp.GetProperties(), "test")
+	if r := props["reservedPeeringRanges"].ArrayValue(); len(r) != 1 || r[0].StringValue() != "google-managed-services-default" {
+		t.Fatalf("its ranges: %v", props)
+	}
+}
