@@ -162,3 +162,14 @@ def test_the_default_zone_is_named_as_the_default_when_the_region_lacks_it(monke
 def test_a_region_gcp_does_not_have_is_named():
     problems = _gcp_problems({**GKE, "gcp:region": "europe-west99"})
     assert len(problems) == 1 and problems[0].startswith("gcp:region: GCP has no zones in 'europe-west99'"), problems
+
+
+def test_with_the_compute_api_still_disabled_only_a_named_network_is_refused(monkeypatch):
+    # A new project: the stack enables the Compute Engine API itself, so the zones cannot be
+    # listed yet (checked by GCP at create), and no network can exist.
+    monkeypatch.setattr(harness, "COMPUTE_API_ENABLED", False)
+    run = run_stack(dict(GKE))
+    assert run.one("gcp:container/cluster:Cluster").inputs["location"] == "europe-west2-b"
+    problems = _gcp_problems({**GKE, "kestra-gcp:gkeNetwork": "default"})
+    assert len(problems) == 1 and problems[0].startswith("kestra-gcp:gkeNetwork: project acme-data-123 has no network 'default'")
+

@@ -135,6 +135,12 @@ PUBLISHED_ZONES = {
 # private services connection. Name -> the ranges its private services connection holds (None: no
 # connection, so no Service Networking peering either).
 NEW_PROJECT_NETWORKS: dict[str, Optional[list[str]]] = {"default": None}
+# Whether the Compute Engine API is enabled before the stack enables it (False: a new project).
+COMPUTE_API_ENABLED = True
+# What GCP answers a Compute Engine call then (403, reason SERVICE_DISABLED / accessNotConfigured).
+COMPUTE_API_DISABLED = ("googleapi: Error 403: Compute Engine API has not been used in project 123456789012 "
+                        "before or it is disabled. Enable it by visiting https://console.developers.google.com/"
+                        "apis/api/compute.googleapis.com/overview?project=123456789012 then retry., accessNotConfigured")
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -220,6 +226,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "gcp:organizations/getProject:getProject":
             return {"number": "123456789012", "projectId": args.args.get("projectId", "mock")}
         # The provider's data sources (terraform-provider-google, data_source_google_compute_*.go).
+        if args.token.startswith("gcp:compute/") and not COMPUTE_API_ENABLED:
+            return {}, [("", COMPUTE_API_DISABLED)]
         if args.token == "gcp:compute/getZones:getZones":
             region = args.args["region"]
             return {"names": [f"{region}-{z}" for z in PUBLISHED_ZONES.get(region, ())], "region": region,
