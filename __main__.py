@@ -7,7 +7,7 @@ CI reads with `pulumi stack output --json`. What each piece does is documented i
 import pulumi
 
 from infra.bigquery import BigQueryArgs, BigQueryDatasets
-from infra.config import load_config
+from infra.config import check_in_gcp, load_config
 from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, stack_kv_values
 from infra.events import EventsArgs, UploadEvents
 from infra.identity import IdentityArgs, KestraIdentity
@@ -19,6 +19,7 @@ from infra.storage import Storage, StorageArgs
 from kestra.resources import KestraConnection
 
 config = load_config()
+check_in_gcp(config)  # what only GCP can answer (gke: zones, gkeNetwork), before any resource
 pulumi.export("profile", config.profile)
 
 gcp_kv_values = None

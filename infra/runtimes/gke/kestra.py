@@ -223,6 +223,9 @@ class KestraOnGke(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=not args.keep_data,
+            # No soft delete unless data is kept: what destroy deletes is not billed for 7 more
+            # days (as the data bucket: infra/storage.py, soft_delete_policy).
+            soft_delete_policy=None if args.keep_data else {"retention_duration_seconds": 0},
             labels=args.labels,
             opts=kept,
         )

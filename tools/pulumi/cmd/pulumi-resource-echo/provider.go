@@ -346,16 +346,22 @@ func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (
 		return nil, err
 	}
 	if !req.GetPreview() {
+		if err := networkWrite(req.GetUrn(), inputs, true); err != nil { // refusals_network.go
+			return nil, err
+		}
 		p.record("create", req.GetUrn(), id)
 		p.keep(req.GetUrn(), id, outs)
 	}
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }
 
-// Read has nothing live to look at: the resource is as the state says.
+// Read of a resource in the state has nothing live to look at: the resource is as the state says.
 func (p *echoProvider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
 	if _, err := p.specFor(typeOf(req.GetUrn())); err != nil {
 		return nil, err
+	}
+	if len(req.GetProperties().GetFields()) == 0 { // a get (Resource.get): the echo cloud answers
+		return p.readLive(req) // refusals_network.go
 	}
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
 }
@@ -378,6 +384,9 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 		return nil, err
 	}
 	if !req.GetPreview() {
+		if err := networkWrite(req.GetUrn(), news, false); err != nil { // refusals_network.go
+			return nil, err
+		}
 		p.record("update", req.GetUrn(), req.GetId())
 		p.keep(req.GetUrn(), req.GetId(), outs)
 	}
@@ -385,8 +394,18 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 }
 
 func (p *echoProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	props, err := p.unmarshal(req.GetProperties(), "delete.properties")
+	if err != nil {
+		return nil, err
+	}
+	keep, err := networkDelete(req.GetUrn(), props) // refusals_network.go
+	if err != nil {
+		return nil, err
+	}
 	p.record("delete", req.GetUrn(), req.GetId())
-	p.forget(req.GetUrn(), req.GetId())
+	if !keep {
+		p.forget(req.GetUrn(), req.GetId())
+	}
 	return &emptypb.Empty{}, nil
 }
 
