@@ -42,7 +42,7 @@ def test_gke_destroy_ends_the_connection_cloud_sql_still_holds_and_deletes_the_n
 
 
 def test_with_the_providers_default_deletion_policy_destroy_stops_at_the_connection(gke_project):
-    network_module = gke_project.dir / "infra" / "gke_network.py"
+    network_module = gke_project.dir / "infra" / "runtimes" / "gke" / "network.py"
     source = network_module.read_text()
     old_policy = source.replace('return "REMOVE_PEERING" if owns_network else "ABANDON"',
                                 'return None if owns_network else "ABANDON"')
@@ -103,7 +103,7 @@ def test_an_existing_networks_other_ranges_are_kept_in_its_connection(gke_projec
 
 
 def test_without_reading_them_the_patch_drops_the_ranges_the_connection_held(gke_project):
-    network_module = gke_project.dir / "infra" / "gke_network.py"
+    network_module = gke_project.dir / "infra" / "runtimes" / "gke" / "network.py"
     source = network_module.read_text()
     unread = source.replace("        if not self.owns_network:\n            # The network's connection",
                             "        if False:\n            # The network's connection")
