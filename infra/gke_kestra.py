@@ -164,6 +164,9 @@ class KestraOnGkeArgs:
     region: str
     provider: k8s.Provider
     cluster_ready: Sequence[pulumi.Resource]  # the node pool: pods need nodes
+    # The cluster whose workloadIdentityConfig creates the pool <project>.svc.id.goog: IAM refuses
+    # a member of that pool until it exists.
+    workload_pool_ready: Sequence[pulumi.Resource]
     database: Any  # infra.cloudsql.CloudSqlPostgres
     endpoint: Any  # infra.gke_endpoint.HttpsEndpoint
     service_account_email: pulumi.Input[str]
@@ -229,12 +232,16 @@ class KestraOnGke(pulumi.ComponentResource):
         self.storage_grant = gcp.storage.BucketIAMMember(
             "internal-storage-objects", bucket=self.bucket.name, role=STORAGE_ROLE, member=member, opts=child
         )
+        # The pool <project>.svc.id.goog exists only once a cluster with Workload Identity does;
+        # before, IAM answers "Error 400: Identity Pool does not exist (<project>.svc.id.goog)" and
+        # the provider does not retry (terraform-google-modules/terraform-google-kubernetes-engine#916,
+        # google/kctf#193). The node pool is not needed: the pool belongs to the cluster.
         self.workload_identity = gcp.serviceaccount.IAMMember(
             "workload-identity",
             service_account_id=args.service_account_name,
             role=WORKLOAD_IDENTITY_ROLE,
             member=workload_identity_member(args.project),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.workload_pool_ready)),
         )
 
         if args.password is not None:
