@@ -192,8 +192,9 @@ class KestraOnGke(pulumi.ComponentResource):
       `keep_data`), `roles/storage.objectAdmin` on it for Kestra's Google service account.
     - Keyless: the chart's Kubernetes ServiceAccount `kestra/kestra` is annotated with the Google
       service account, which grants `roles/iam.workloadIdentityUser` to exactly
-      ``serviceAccount:<project>.svc.id.goog[kestra/kestra]``; Kestra's GCP tasks and its GCS
-      storage then use Application Default Credentials. No key exists.
+      ``serviceAccount:<project>.svc.id.goog[kestra/kestra]`` once the cluster exists (its
+      Workload Identity creates that pool); Kestra's GCP tasks and its GCS storage then use
+      Application Default Credentials. No key exists.
     - Configuration: rendered by kestra/config.py like the Docker runtime's; the chart puts
       `configurations.application` into a ConfigMap, so it carries no secret: the Postgres and
       basic-auth passwords and the Gemini key go into a Kubernetes Secret mounted as a second
