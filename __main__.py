@@ -77,7 +77,10 @@ if config.gcp is not None:
             dataset_ids=bigquery.dataset_ids,
             subscription_id=events.subscription_id,
             depends_on=services.services,
-            create_key=config.gke is None,  # on GKE, Workload Identity: no key at all
+            # Only Kestra in Docker uses a key (SECRET_GCP_SERVICE_ACCOUNT): GKE is keyless (Workload
+            # Identity) and an existing Kestra (kestraUrl) gets none, so no unused key exists, nor
+            # fails `up` where the org policy iam.disableServiceAccountKeyCreation is enforced.
+            create_key=config.docker is not None,
         ),
     )
     gcp_resources = [storage, bigquery, events, identity]

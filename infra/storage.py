@@ -73,7 +73,8 @@ class Storage(pulumi.ComponentResource):
             labels=args.labels,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
         )
-        object_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.bucket]))
+        # Each object names the bucket by its output, so it waits for the bucket.
+        object_opts = child
         self.folders = [
             gcp.storage.BucketObject(
                 f"folder-{folder.strip('/').replace('/', '-')}",

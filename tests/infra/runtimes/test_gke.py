@@ -132,6 +132,18 @@ def test_only_kestras_kubernetes_service_account_may_act_as_the_google_one(gke_r
     assert sa["annotations"] == {"iam.gke.io/gcp-service-account": SA_EMAIL}
 
 
+
+def test_the_workload_identity_binding_waits_for_the_cluster_that_creates_its_pool(gke_run):
+    # GKE docs: the pool <project>.svc.id.goog is created with the first cluster that enables
+    # Workload Identity; IAM refuses a member of it before ("Identity Pool does not exist",
+    # terraform-google-modules/terraform-google-kubernetes-engine#916, google/kctf#193).
+    binding = gke_run.one("gcp:serviceaccount/iAMMember:IAMMember", "workload-identity")
+    cluster = gke_run.one(CLUSTER)
+    assert cluster.inputs["workloadIdentityConfig"]["workloadPool"] in binding.inputs["member"]
+    assert cluster.urn in binding.dependencies
+    # Nodes are not needed for the pool: the binding does not wait for the node pool too.
+    assert gke_run.one(NODE_POOL).urn not in binding.dependencies
+
 def test_kestra_configuration_names_no_credentials(gke_run, configured_run):
     for run in (gke_run, configured_run):
         app = application(run)

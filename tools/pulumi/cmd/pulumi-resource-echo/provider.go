@@ -346,11 +346,17 @@ func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (
 		return nil, err
 	}
 	if !req.GetPreview() {
+		// What GCP would refuse, and creates that take Google a while (refusals.go).
+		if err := p.refuse("create", req.GetUrn(), outs); err != nil {
+			return nil, err
+		}
 		if err := networkWrite(req.GetUrn(), inputs, true); err != nil { // refusals_network.go
 			return nil, err
 		}
+		provisioned := p.provision(req.GetUrn(), id, outs)
 		p.record("create", req.GetUrn(), id)
 		p.keep(req.GetUrn(), id, outs)
+		provisioned()
 	}
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }
@@ -396,6 +402,9 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 func (p *echoProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	props, err := p.unmarshal(req.GetProperties(), "delete.properties")
 	if err != nil {
+		return nil, err
+	}
+	if err := p.refuse("delete", req.GetUrn(), props); err != nil {
 		return nil, err
 	}
 	keep, err := networkDelete(req.GetUrn(), props) // refusals_network.go

@@ -24,10 +24,18 @@ func newEchoCloud(t *testing.T) (*echoProvider, string) {
 	dir := t.TempDir()
 	t.Setenv(storeEnvVar, dir)
 	t.Setenv(logEnvVar, "")
-	return newProvider("gcp", "10.2.0"), dir
+	t.Setenv(provisioningEnvVar, "0")
+	t.Setenv(enforcedConstraintsEnvVar, "")
+	t.Setenv(enablementEnvVar, "")
+	p := newProvider("gcp", "10.2.0")
+	p.config["project"] = testProject
+	p.config["region"] = "europe-west2"
+	// These models sit behind the APIs the stack enables first (refusals.go: SERVICE_DISABLED).
+	enable(t, p, "compute.googleapis.com", "servicenetworking.googleapis.com", "sqladmin.googleapis.com")
+	return p, dir
 }
 
-func create(t *testing.T, p *echoProvider, urn string, inputs map[string]any) (string, resource.PropertyMap, error) {
+func createAt(t *testing.T, p *echoProvider, urn string, inputs map[string]any) (string, resource.PropertyMap, error) {
 	t.Helper()
 	props, err := p.marshal(resource.NewPropertyMapFromMap(inputs), "test")
 	if err != nil {
@@ -44,9 +52,9 @@ func create(t *testing.T, p *echoProvider, urn string, inputs map[string]any) (s
 	return resp.GetId(), outs, nil
 }
 
-func mustCreate(t *testing.T, p *echoProvider, urn string, inputs map[string]any) (string, resource.PropertyMap) {
+func mustCreateAt(t *testing.T, p *echoProvider, urn string, inputs map[string]any) (string, resource.PropertyMap) {
 	t.Helper()
-	id, outs, err := create(t, p, urn, inputs)
+	id, outs, err := createAt(t, p, urn, inputs)
 	if err != nil {
 		t.Fatalf("create %s: %v", urn, err)
 	}
@@ -78,7 +86,7 @@ func connection(policy string) map[string]any {
 // connection for up to four days.
 func deleteInstanceOnTheNetwork(t *testing.T, p *echoProvider) {
 	t.Helper()
-	id, outs := mustCreate(t, p, instanceURN, map[string]any{
+	id, outs := mustCreateAt(t, p, instanceURN, map[string]any{
 		"name": "instance-1a2b3c4", "project": "acme-data-123", "region": "europe-west2",
 		"databaseVersion": "POSTGRES_17",
 		"settings": map[string]any{"tier": "db-custom-1-3840", "ipConfiguration": map[string]any{
@@ -100,7 +108,7 @@ func liveURNs(t *testing.T, typ string) []string {
 func TestDeletingTheConnectionWhileCloudSQLHoldsItIsRefusedWithTheProvidersError(t *testing.T) {
 	for _, policy := range []string{"", "DELETE"} {
 		p, _ := newEchoCloud(t)
-		id, outs := mustCreate(t, p, connectionURN, connection(policy))
+		id, outs := mustCreateAt(t, p, connectionURN, connection(policy))
 		deleteInstanceOnTheNetwork(t, p)
 		err := del(t, p, connectionURN, id, outs)
 		if err == nil || !strings.Contains(err.Error(), "Failed to delete connection; Producer services (e.g. CloudSQL, "+
@@ -115,7 +123,7 @@ func TestDeletingTheConnectionWhileCloudSQLHoldsItIsRefusedWithTheProvidersError
 
 func TestRemovePeeringEndsTheConnectionEvenWhileCloudSQLHoldsIt(t *testing.T) {
 	p, _ := newEchoCloud(t)
-	id, outs := mustCreate(t, p, connectionURN, connection("REMOVE_PEERING"))
+	id, outs := mustCreateAt(t, p, connectionURN, connection("REMOVE_PEERING"))
 	deleteInstanceOnTheNetwork(t, p)
 	if err := del(t, p, connectionURN, id, outs); err != nil {
 		t.Fatalf("REMOVE_PEERING: %v", err)
@@ -127,7 +135,7 @@ func TestRemovePeeringEndsTheConnectionEvenWhileCloudSQLHoldsIt(t *testing.T) {
 
 func TestTheHoldEndsAfterFourDays(t *testing.T) {
 	p, _ := newEchoCloud(t)
-	id, outs := mustCreate(t, p, connectionURN, connection(""))
+	id, outs := mustCreateAt(t, p, connectionURN, connection(""))
 	deleteInstanceOnTheNetwork(t, p)
 	defer func(now func() time.Time) { echoNow = now }(echoNow)
 	start := time.Now()
@@ -145,7 +153,9 @@ func TestAConnectionOnAnotherNetworkIsNotHeld(t *testing.T) {
 	p, _ := newEchoCloud(t)
 	inputs := connection("")
 	inputs["network"] = "projects/acme-data-123/global/networks/other"
-	id, outs := mustCreate(t, p, connectionURN, inputs)
+	id, outs := mustCreateAt(t, p, connectionURN, inputs)
+	// The instance needs its own network's connection (refusals.go: SERVICE_NETWORKING_NOT_ENABLED).
+	mustCreateAt(t, p, connectionURN+"-instance-network", connection(""))
 	deleteInstanceOnTheNetwork(t, p)
 	if err := del(t, p, connectionURN, id, outs); err != nil {
 		t.Fatalf("no instance was on that network: %v", err)
@@ -154,7 +164,7 @@ func TestAConnectionOnAnotherNetworkIsNotHeld(t *testing.T) {
 
 func TestAbandonLeavesTheConnectionInTheCloud(t *testing.T) {
 	p, _ := newEchoCloud(t)
-	id, outs := mustCreate(t, p, connectionURN, connection("ABANDON"))
+	id, outs := mustCreateAt(t, p, connectionURN, connection("ABANDON"))
 	deleteInstanceOnTheNetwork(t, p)
 	if err := del(t, p, connectionURN, id, outs); err != nil {
 		t.Fatalf("ABANDON: %v", err)
@@ -196,7 +206,7 @@ func rangesIn(t *testing.T, path string) []any {
 func TestASecondConnectionOnANetworkIsRefusedWithoutUpdateOnCreationFail(t *testing.T) {
 	p, dir := newEchoCloud(t)
 	seedConnection(t, dir, testNetwork, "google-managed-services-default")
-	_, _, err := create(t, p, connectionURN, connection("ABANDON"))
+	_, _, err := createAt(t, p, connectionURN, connection("ABANDON"))
 	if err == nil || !strings.Contains(err.Error(), "Cannot modify allocated ranges in CreateConnection.") {
 		t.Fatalf("create on a network with a connection answered %v", err)
 	}
@@ -207,12 +217,12 @@ func TestUpdateOnCreationFailReplacesTheRangesTheConnectionHeld(t *testing.T) {
 	existing := seedConnection(t, dir, testNetwork, "google-managed-services-default")
 	inputs := connection("ABANDON")
 	inputs["updateOnCreationFail"] = true
-	mustCreate(t, p, connectionURN, inputs)
+	mustCreateAt(t, p, connectionURN, inputs)
 	if got := rangesIn(t, existing); len(got) != 1 || got[0] != "private-services-range-1a2b3c4" {
 		t.Fatalf("the patch (Force) leaves only this resource's ranges, got %v", got)
 	}
 	inputs["reservedPeeringRanges"] = []any{"google-managed-services-default", "private-services-range-1a2b3c4"}
-	mustCreate(t, p, connectionURN+"-kept", inputs)
+	mustCreateAt(t, p, connectionURN+"-kept", inputs)
 	if got := rangesIn(t, existing); len(got) != 2 || got[0] != "google-managed-services-default" {
 		t.Fatalf("listing the held ranges keeps them, got %v", got)
 	}
