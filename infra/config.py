@@ -564,6 +564,64 @@ def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[Gk
     )
 
 
+def _api_disabled(error: Exception) -> bool:
+    """Whether GCP answered that the API is not enabled in the project (403 SERVICE_DISABLED):
+    on a first `up` the stack itself enables the Compute Engine API (infra/services.py)."""
+    text = str(error)
+    return any(s in text for s in ("SERVICE_DISABLED", "accessNotConfigured", "has not been used in project"))
+
+
+def check_in_gcp(config: StackConfig) -> None:
+    """What only GCP can answer about the gke keys, asked (through the provider's data sources,
+    during preview too) before any resource is declared; raises ConfigError naming the key.
+
+    - gcp:region / gkeLocation: the region's zones (compute.getZones; none for a region that
+      does not exist); the default location `<region>-b` is not a zone of every region.
+    - gkeNetwork: the network exists (compute.getNetwork answers "… not found" otherwise; with
+      the Compute Engine API still disabled the project has no network at all).
+    """
+    if config.gke is None or config.gcp is None:
+        return
+    import pulumi_gcp as gcp
+
+    project, region, gke = config.gcp.project, config.gcp.region, config.gke
+    problems: list[str] = []
+    try:
+        zones = tuple(gcp.compute.get_zones(project=project, region=region).names or ())
+    except Exception as exc:  # noqa: BLE001 only "API disabled" is expected here
+        if not _api_disabled(exc):
+            raise
+        pulumi.log.warn(f"gkeLocation: not checked, the Compute Engine API is not enabled in {project} yet")
+        zones = None
+    location_key = _Reader.full("gkeLocation")
+    if zones is not None and not zones:
+        problems.append(f"gcp:region: GCP has no zones in {region!r}: not a region (see `gcloud compute regions list`)")
+    elif zones is not None and gke.location != region and gke.location not in zones:
+        defaulted = get_config(location_key) in (None, "")
+        problems.append(
+            f"{location_key}: {gke.location!r} is not a zone of {region} "
+            + ("(the default, <gcp:region>-b) " if defaulted else "")
+            + f"— its zones are {', '.join(zones)}: run `pulumi config set gkeLocation {zones[0]}`"
+        )
+    if gke.network:
+        problems += _existing_network_problems(gcp, project, gke)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _existing_network_problems(gcp, project: str, gke: GkeSettings) -> list[str]:
+    try:
+        gcp.compute.get_network(name=gke.network, project=project)
+    except Exception as exc:  # noqa: BLE001 "not found" is the answer asked for
+        if "not found" not in str(exc) and not _api_disabled(exc):
+            raise
+        return [
+            f"{_Reader.full('gkeNetwork')}: project {project} has no network {gke.network!r} — create it, "
+            "or leave gkeNetwork empty for a network of the stack's own (`pulumi config rm gkeNetwork`)"
+        ]
+    return []
+
+
 def _read_docker(r: _Reader) -> DockerSettings:
     version = _read_kestra_version(r)
     host_address = r.text("hostAddress", "127.0.0.1")

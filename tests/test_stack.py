@@ -62,6 +62,15 @@ def test_external_kestra_creates_no_docker_resource(external):
     assert "gcp:storage/bucket:Bucket" in external.types()
 
 
+def test_an_external_kestra_gets_no_service_account_key(external):
+    # Nothing hands an existing Kestra a key (it is neither exported nor configured there), and
+    # where iam.disableServiceAccountKeyCreation is enforced (the default for organizations created
+    # since May 2024) creating one fails `up`.
+    assert external.one("gcp:serviceaccount/account:Account")
+    assert not external.of_type("gcp:serviceaccount/key:Key")
+    assert "serviceAccountKey" not in external.outputs
+
+
 @pytest.mark.parametrize("fixture", ["gcp_docker", "local_only", "external"])
 def test_kestra_outputs_and_secrets(request, fixture):
     run = request.getfixturevalue(fixture)

@@ -17,7 +17,9 @@
   standing in for gcp, docker, random, kubernetes and tls. `EngineProject.install_echo_plugins`
   puts them into the project's own ``PULUMI_HOME/plugins`` under the version each reports, where
   the engine resolves them by name and version like downloaded plugins; every create, update and
-  delete they receive is logged (`EngineProject.echo_log`).
+  delete they receive is logged (`EngineProject.echo_log`). They refuse what GCP would refuse
+  (tools/pulumi/cmd/pulumi-resource-echo/refusals.go), and an API's enablement, a cluster and a
+  Cloud SQL instance take `ECHO_PROVISIONING_MS` to create.
 - `local_project` / `gcp_project`: the Docker runtime (local profile) and GCP + Docker (gcp
   profile) on the echo plugins, Kestra's published address pointed by config at the stand-in, so
   the deployment really talks to a Kestra (`uiPort` is the stand-in's port).
@@ -63,6 +65,14 @@ ECHO_LOG_ENV = "PULUMI_ECHO_PLUGIN_LOG"
 ECHO_STORE_ENV = "PULUMI_ECHO_PLUGIN_STORE"
 # The address the echo gcp plugin reserves for an EXTERNAL global address (the gke endpoint's).
 ECHO_EXTERNAL_ADDRESS_ENV = "PULUMI_ECHO_GCP_EXTERNAL_ADDRESS"
+# How long an API's enablement, a GKE cluster and a Cloud SQL instance are being created in the
+# echo cloud (refusals.go): long enough that a resource created alongside one that it needs,
+# instead of after it, meets it not yet up and is refused as GCP would; short, as CI runs it all.
+ECHO_PROVISIONING_ENV = "PULUMI_ECHO_GCP_PROVISIONING_MS"
+ECHO_PROVISIONING_MS = 300
+# Organization policy constraints the echo project is under (comma-separated), e.g.
+# iam.disableServiceAccountKeyCreation.
+ECHO_ENFORCED_CONSTRAINTS_ENV = "PULUMI_ECHO_GCP_ENFORCED_CONSTRAINTS"
 # What `pulumi up` needs of the repository: the program, its packages, what it deploys, and the
 # policy pack (`--policy-pack policy`).
 PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "infra", "kestra", "flows", "data", "policy")
@@ -245,6 +255,7 @@ class EngineProject:
             (folder / f"pulumi-resource-{name}").symlink_to(echo.binary(name))
         self.env[ECHO_LOG_ENV] = str(self.dir.parent / "echo-operations.jsonl")
         self.env[ECHO_STORE_ENV] = str(echo_store(self.dir.parent))
+        self.env[ECHO_PROVISIONING_ENV] = str(ECHO_PROVISIONING_MS)
 
     def echo_log(self) -> list[dict]:
         """Every create, update and delete the echo plugins received, oldest first."""

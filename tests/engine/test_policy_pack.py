@@ -139,7 +139,7 @@ VIOLATIONS = [
               r"resource 'node-pool' \(gcp:container/nodePool:NodePool\): nodeConfig\.workloadMetadataConfig\.mode is "
               r"GCE_METADATA.*Fix: workload_metadata_config="),
     Violation("service-account-key-on-gke", "gke_project", "__main__.py",
-              "create_key=config.gke is None,", "create_key=True,",
+              "create_key=config.docker is not None,", "create_key=True,",
               "gke-no-service-account-keys",
               r"resource 'service-account-key' \(gcp:serviceaccount/key:Key\): serviceAccountId .* gets a downloadable "
               r"key although profile is gke.*Fix: remove the Key"),

@@ -41,6 +41,16 @@ def test_bucket_is_private_regional_and_destroyable(gcp_run):
     assert bucket.parent_type == "kestra-gcp:infra:Storage"
 
 
+def test_destroyed_data_is_not_kept_by_soft_delete_unless_data_is_kept(gcp_run):
+    # Cloud Storage soft delete keeps deleted objects (and a deleted bucket) 7 days by default,
+    # billed; retention 0 turns it off (cloud.google.com/storage/docs/soft-delete; pulumi_gcp
+    # BucketSoftDeletePolicyArgs). With keepData, Google's default stays: no policy is sent.
+    bucket = gcp_run.one("gcp:storage/bucket:Bucket")
+    assert bucket.inputs["softDeletePolicy"] == {"retentionDurationSeconds": 0}
+    kept = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true"}).one("gcp:storage/bucket:Bucket")
+    assert "softDeletePolicy" not in kept.inputs
+
+
 def test_bucket_waits_for_the_storage_api(gcp_run):
     bucket = gcp_run.one("gcp:storage/bucket:Bucket")
     depended = {gcp_run.by_urn(u).name for u in bucket.dependencies}

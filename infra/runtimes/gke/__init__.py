@@ -132,6 +132,7 @@ class KestraGke(pulumi.ComponentResource):
                 region=args.region,
                 provider=self.cluster.provider,
                 cluster_ready=[self.cluster.node_pool],
+                workload_pool_ready=[self.cluster.cluster],
                 database=self.database,
                 endpoint=self.endpoint,
                 service_account_email=args.service_account_email,
