@@ -47,7 +47,8 @@ def test_destroyed_data_is_not_kept_by_soft_delete_unless_data_is_kept(gcp_run):
     # BucketSoftDeletePolicyArgs). With keepData, Google's default stays: no policy is sent.
     bucket = gcp_run.one("gcp:storage/bucket:Bucket")
     assert bucket.inputs["softDeletePolicy"] == {"retentionDurationSeconds": 0}
-    kept = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true"}).one("gcp:storage/bucket:Bucket")
+    kept = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": "pg-Configured-Pass-99"},
+                     secret_keys=("kestra-gcp:postgresPassword",)).one("gcp:storage/bucket:Bucket")
     assert "softDeletePolicy" not in kept.inputs
 
 
