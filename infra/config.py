@@ -60,6 +60,7 @@ DOCKER_ONLY_DEFAULTS = {
     "managementPort": "8081",
     "kestraPublicUrl": "",
     "startupTimeoutSeconds": "300",
+    "dockerSocket": "/var/run/docker.sock",
 }
 # GKE release channels (container.v1 ReleaseChannel.Channel, UNSPECIFIED left out).
 GKE_RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
@@ -133,6 +134,8 @@ class DockerSettings:
     # The engine pulumi-docker talks to, when the program can reach it too (unix:// or plain
     # tcp://); None over TLS, SSH or a Docker context (infra/runtimes/docker_engine.py).
     engine_host: Optional[str] = DEFAULT_DOCKER_HOST
+    # The engine's socket as a path on the Docker host, bind-mounted into Kestra for script tasks.
+    docker_socket: str = "/var/run/docker.sock"
 
 
 @dataclass(frozen=True)
@@ -637,6 +640,11 @@ def _read_docker(r: _Reader) -> DockerSettings:
     public_url = r.text("kestraPublicUrl", f"http://{browser_host}:{ui_port}")
     if problem := _http_url_problem(public_url):
         r.problems.append(f"{r.name('kestraPublicUrl')}: {problem}")
+    # A bind mount's source must exist on the Docker host (Docker refuses the container otherwise),
+    # and a rootless engine's socket is not /var/run/docker.sock but $XDG_RUNTIME_DIR/docker.sock.
+    docker_socket = r.text("dockerSocket", DOCKER_ONLY_DEFAULTS["dockerSocket"])
+    if not docker_socket.startswith("/"):
+        r.problems.append(f"{r.name('dockerSocket')}: {docker_socket!r} is not an absolute path on the Docker host")
     return DockerSettings(
         kestra_image=f"kestra/kestra:{version}",
         postgres_image=r.text("postgresImage", "postgres:17"),
@@ -646,6 +654,7 @@ def _read_docker(r: _Reader) -> DockerSettings:
         public_url=public_url.rstrip("/"),
         startup_timeout_seconds=r.integer("startupTimeoutSeconds", 300, 30, 3600),
         engine_host=_docker_engine_host(r),
+        docker_socket=docker_socket,
     )
 
 

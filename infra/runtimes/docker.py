@@ -246,8 +246,10 @@ class KestraRuntime(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network.name, aliases=[KESTRA_ALIAS])],
             mounts=[
                 # A bind mount fails when the source is missing — wanted for the socket, which
-                # a legacy -v bind would silently create as an empty directory.
-                docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET),
+                # a legacy -v bind would silently create as an empty directory. The source is the
+                # engine's socket on its host (rootless: $XDG_RUNTIME_DIR/docker.sock); script
+                # tasks find it at the usual path.
+                docker.ContainerMountArgs(type="bind", source=settings.docker_socket, target=DOCKER_SOCKET),
                 docker.ContainerMountArgs(type="volume", source=self.storage_volume.name, target=KESTRA_STORAGE_PATH),
             ],
             # A legacy bind, by contrast, creates the host directory when it does not exist yet.

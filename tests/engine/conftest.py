@@ -432,8 +432,12 @@ def point_docker_runtime_at(project: EngineProject, standin: StandinProcess) -> 
     builds Kestra's URL from hostAddress and uiPort (infra/runtimes/docker.py), waits for the container
     (here an echo), then deploys the flows to that URL, which the stand-in answers."""
     port = int(standin.url.rsplit(":", 1)[1])
+    # The echo Docker engine runs on this machine, which has no Docker socket: a file stands for
+    # it, since Docker refuses a bind mount whose source does not exist.
+    socket = project.dir.parent / "docker.sock"
+    socket.touch()
     project.set_config({"hostAddress": "127.0.0.1", "uiPort": port, "managementPort": port + 1 if port < 65535 else port - 1,
-                        "kestraUsername": standin.username})
+                        "kestraUsername": standin.username, "dockerSocket": str(socket)})
     project.set_config({"kestraPassword": standin.password}, secret=True)
 
 

@@ -173,3 +173,18 @@ def test_the_health_wait_ends_with_the_creates_own_timeout(docker):
     with pytest.raises(grpc.RpcError) as failed:
         stub.Create(provider_pb2.CreateRequest(urn=urn(CONTAINER, "kestra"), properties=props, timeout=1), timeout=60)
     assert failed.value.details() == "container failed to be in healthy state"
+
+
+def test_a_bind_mount_of_a_path_the_docker_host_lacks_is_refused(docker, tmp_path):
+    # moby volume/mounts/linux_parser.go validateMountConfig: errBindSourceDoesNotExist.
+    stub, _ = docker
+    missing = tmp_path / "run" / "docker.sock"
+    mount = {"type": "bind", "source": str(missing), "target": "/var/run/docker.sock"}
+    with pytest.raises(grpc.RpcError) as refused:
+        create(stub, CONTAINER, "kestra", {"name": "k", "image": "sha256:1", "mounts": [mount]})
+    assert refused.value.details() == (
+        'Unable to create container: Error response from daemon: invalid mount config for type "bind": '
+        f'bind source path does not exist: {missing}')
+    missing.parent.mkdir()
+    missing.touch()
+    create(stub, CONTAINER, "kestra", {"name": "k", "image": "sha256:1", "mounts": [mount]})

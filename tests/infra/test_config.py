@@ -46,6 +46,7 @@ def _config_error(config, secret_keys=()):
         ({"kestra-gcp:kestraUrl": "kestra.internal:8080"}, "kestra-gcp:kestraUrl", "http(s) URL"),
         ({"kestra-gcp:kestraUrl": "https://kestra.example.com"}, "kestra-gcp:kestraPassword", "required with kestraUrl"),
         ({"kestra-gcp:gitRepositoryUrl": "git@github.com:x/y"}, "kestra-gcp:gitRepositoryUrl", "http(s) URL"),
+        ({"kestra-gcp:dockerSocket": "docker.sock"}, "kestra-gcp:dockerSocket", "not an absolute path"),
         # Postgres keeps the password its kept data was initialised with; a generated one is new
         # after every destroy.
         ({"kestra-gcp:keepData": "true"}, "kestra-gcp:postgresPassword", "required with keepData on the Docker"),

@@ -76,6 +76,7 @@ def test_gke_refuses_an_external_kestra():
 @pytest.mark.parametrize("key, value", [
     ("postgresImage", "postgres:16"), ("hostAddress", "0.0.0.0"), ("uiPort", "9090"),
     ("managementPort", "9091"), ("kestraPublicUrl", "http://kestra.lan:8080"), ("startupTimeoutSeconds", "600"),
+    ("dockerSocket", "/run/user/1000/docker.sock"),
 ])
 def test_gke_refuses_each_docker_only_key(key, value):
     problems = _problems({**GKE, f"kestra-gcp:{key}": value})

@@ -475,3 +475,13 @@ def test_a_container_create_may_last_as_long_as_its_health_wait(startup, create)
         resource = container(stack, suffix)
         assert resource.inputs["waitTimeout"] == startup
         assert resource.custom_timeouts["create"] == create
+
+
+def test_a_rootless_engines_socket_is_what_kestra_gets_at_the_usual_path():
+    """Docker refuses a bind mount whose source does not exist on its host ("bind source path does
+    not exist"); a rootless engine listens on $XDG_RUNTIME_DIR/docker.sock."""
+    stack = run({**LOCAL, "kestra-gcp:dockerSocket": "/run/user/1000/docker.sock"})
+    mounts = {m["target"]: m for m in container(stack, "kestra").inputs["mounts"]}
+    assert mounts["/var/run/docker.sock"] == {
+        "type": "bind", "source": "/run/user/1000/docker.sock", "target": "/var/run/docker.sock"
+    }

@@ -93,6 +93,9 @@ func (p *echoProvider) dockerRefusesCreate(typ string, inputs resource.PropertyM
 	}
 	switch typ {
 	case dockerContainerType:
+		if err := dockerBindSourcesExist(inputs); err != nil {
+			return err
+		}
 		return dockerContainerNameFree(inputString(inputs, "name"))
 	case dockerVolumeType:
 		return dockerCreateVolume(inputString(inputs, "name"), inputString(inputs, "driver"))
@@ -111,6 +114,26 @@ func dockerNetworkNameFree(name string) error {
 	for _, doc := range dockerLiveDocs(dockerNetworkType) {
 		if live, _ := doc.Outputs["name"].(string); live == name && name != "" {
 			return fmt.Errorf("Unable to create network: Error response from daemon: network with name %s already exists", name)
+		}
+	}
+	return nil
+}
+
+// A `bind` mount needs its source on the Docker host, here this machine: ContainerCreate refuses
+// the container otherwise (moby volume/mounts/linux_parser.go validateMountConfig: os.Stat of the
+// source, errMountConfig "invalid mount config for type %q: %v" around errBindSourceDoesNotExist
+// "bind source path does not exist: %s"). A legacy `volumes` bind is not checked: the engine
+// creates its host directory.
+func dockerBindSourcesExist(inputs resource.PropertyMap) error {
+	plain := deepUnwrap(resource.NewProperty(inputs)).ObjectValue().Mappable()
+	for _, m := range listOf(plain["mounts"]) {
+		source, _ := m["source"].(string)
+		if m["type"] != "bind" {
+			continue
+		}
+		if _, err := os.Stat(source); err != nil {
+			return fmt.Errorf("Unable to create container: Error response from daemon: invalid mount config for "+
+				"type \"bind\": bind source path does not exist: %s", source)
 		}
 	}
 	return nil
