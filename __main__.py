@@ -7,18 +7,19 @@ CI reads with `pulumi stack output --json`. What each piece does is documented i
 import pulumi
 
 from infra.bigquery import BigQueryArgs, BigQueryDatasets
-from infra.config import load_config
+from infra.config import check_in_gcp, load_config
 from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, stack_kv_values
 from infra.events import EventsArgs, UploadEvents
-from infra.gke import KestraGke, KestraGkeArgs
 from infra.identity import IdentityArgs, KestraIdentity
-from infra.runtime import KestraRuntime, KestraRuntimeArgs
-from infra.runtimes import external_runtime
+from infra.runtimes.docker import KestraRuntime, KestraRuntimeArgs
+from infra.runtimes.external import external_runtime
+from infra.runtimes.gke import KestraGke, KestraGkeArgs
 from infra.services import GKE_SERVICES, REQUIRED_SERVICES, ProjectServices, ProjectServicesArgs
 from infra.storage import Storage, StorageArgs
 from kestra.resources import KestraConnection
 
 config = load_config()
+check_in_gcp(config)  # what only GCP can answer (gke: zones, gkeNetwork), before any resource
 pulumi.export("profile", config.profile)
 
 gcp_kv_values = None
@@ -76,7 +77,10 @@ if config.gcp is not None:
             dataset_ids=bigquery.dataset_ids,
             subscription_id=events.subscription_id,
             depends_on=services.services,
-            create_key=config.gke is None,  # on GKE, Workload Identity: no key at all
+            # Only Kestra in Docker uses a key (SECRET_GCP_SERVICE_ACCOUNT): GKE is keyless (Workload
+            # Identity) and an existing Kestra (kestraUrl) gets none, so no unused key exists, nor
+            # fails `up` where the org policy iam.disableServiceAccountKeyCreation is enforced.
+            create_key=config.docker is not None,
         ),
     )
     gcp_resources = [storage, bigquery, events, identity]

@@ -23,6 +23,7 @@ here logs a value.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ DOCKER_ONLY_DEFAULTS = {
     "managementPort": "8081",
     "kestraPublicUrl": "",
     "startupTimeoutSeconds": "300",
+    "dockerSocket": "/var/run/docker.sock",
 }
 # GKE release channels (container.v1 ReleaseChannel.Channel, UNSPECIFIED left out).
 GKE_RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
@@ -114,6 +116,10 @@ class GcpSettings:
     subscription_name: str = "file-upload-sub"
 
 
+# pulumi-docker's address when neither docker:host nor DOCKER_HOST is set (its provider.go).
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
 @dataclass(frozen=True)
 class DockerSettings:
     """How to run Kestra + Postgres locally through the Docker engine."""
@@ -125,6 +131,11 @@ class DockerSettings:
     management_port: int
     public_url: str
     startup_timeout_seconds: int
+    # The engine pulumi-docker talks to, when the program can reach it too (unix:// or plain
+    # tcp://); None over TLS, SSH or a Docker context (infra/runtimes/docker_engine.py).
+    engine_host: Optional[str] = DEFAULT_DOCKER_HOST
+    # The engine's socket as a path on the Docker host, bind-mounted into Kestra for script tasks.
+    docker_socket: str = "/var/run/docker.sock"
 
 
 @dataclass(frozen=True)
@@ -383,6 +394,17 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
     if problem := _http_url_problem(flows.git_repository_url):
         r.problems.append(f"{r.name('gitRepositoryUrl')}: {problem}")
 
+    postgres_password = r.secret("postgresPassword", _postgres_password_problem)
+    if keep_data and docker is not None and postgres_password is None:
+        # Postgres keeps the password its data directory was initialised with; a generated one
+        # is a new one after destroy, which the kept database refuses (Kestra never gets healthy).
+        r.problems.append(
+            f"{r.name('postgresPassword')}: required with keepData on the Docker runtime — the kept Postgres "
+            "volume only accepts the password it was first started with, and a generated one changes with "
+            "every destroy. Set it (`pulumi config set --secret postgresPassword …`, 12+ characters); on a "
+            "deployed stack, to the one Postgres has now: the `result` of kestra-postgres-password in "
+            "`pulumi stack export --show-secrets`"
+        )
     config = StackConfig(
         stack=stack,
         profile=profile,
@@ -390,7 +412,7 @@ def load_config(stack: Optional[str] = None) -> StackConfig:
         gcp=gcp,
         docker=docker,
         access=KestraAccess(username=username, password=password, external_url=external_url),
-        postgres_password=r.secret("postgresPassword", _postgres_password_problem),
+        postgres_password=postgres_password,
         github_token=r.secret("githubToken"),
         gemini_api_key=r.secret("geminiApiKey"),
         gemini_model=r.text("geminiModel", "gemini-2.5-flash"),
@@ -545,6 +567,64 @@ def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[Gk
     )
 
 
+def _api_disabled(error: Exception) -> bool:
+    """Whether GCP answered that the API is not enabled in the project (403 SERVICE_DISABLED):
+    on a first `up` the stack itself enables the Compute Engine API (infra/services.py)."""
+    text = str(error)
+    return any(s in text for s in ("SERVICE_DISABLED", "accessNotConfigured", "has not been used in project"))
+
+
+def check_in_gcp(config: StackConfig) -> None:
+    """What only GCP can answer about the gke keys, asked (through the provider's data sources,
+    during preview too) before any resource is declared; raises ConfigError naming the key.
+
+    - gcp:region / gkeLocation: the region's zones (compute.getZones; none for a region that
+      does not exist); the default location `<region>-b` is not a zone of every region.
+    - gkeNetwork: the network exists (compute.getNetwork answers "… not found" otherwise; with
+      the Compute Engine API still disabled the project has no network at all).
+    """
+    if config.gke is None or config.gcp is None:
+        return
+    import pulumi_gcp as gcp
+
+    project, region, gke = config.gcp.project, config.gcp.region, config.gke
+    problems: list[str] = []
+    try:
+        zones = tuple(gcp.compute.get_zones(project=project, region=region).names or ())
+    except Exception as exc:  # noqa: BLE001 only "API disabled" is expected here
+        if not _api_disabled(exc):
+            raise
+        pulumi.log.warn(f"gkeLocation: not checked, the Compute Engine API is not enabled in {project} yet")
+        zones = None
+    location_key = _Reader.full("gkeLocation")
+    if zones is not None and not zones:
+        problems.append(f"gcp:region: GCP has no zones in {region!r}: not a region (see `gcloud compute regions list`)")
+    elif zones is not None and gke.location != region and gke.location not in zones:
+        defaulted = get_config(location_key) in (None, "")
+        problems.append(
+            f"{location_key}: {gke.location!r} is not a zone of {region} "
+            + ("(the default, <gcp:region>-b) " if defaulted else "")
+            + f"— its zones are {', '.join(zones)}: run `pulumi config set gkeLocation {zones[0]}`"
+        )
+    if gke.network:
+        problems += _existing_network_problems(gcp, project, gke)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _existing_network_problems(gcp, project: str, gke: GkeSettings) -> list[str]:
+    try:
+        gcp.compute.get_network(name=gke.network, project=project)
+    except Exception as exc:  # noqa: BLE001 "not found" is the answer asked for
+        if "not found" not in str(exc) and not _api_disabled(exc):
+            raise
+        return [
+            f"{_Reader.full('gkeNetwork')}: project {project} has no network {gke.network!r} — create it, "
+            "or leave gkeNetwork empty for a network of the stack's own (`pulumi config rm gkeNetwork`)"
+        ]
+    return []
+
+
 def _read_docker(r: _Reader) -> DockerSettings:
     version = _read_kestra_version(r)
     host_address = r.text("hostAddress", "127.0.0.1")
@@ -560,6 +640,11 @@ def _read_docker(r: _Reader) -> DockerSettings:
     public_url = r.text("kestraPublicUrl", f"http://{browser_host}:{ui_port}")
     if problem := _http_url_problem(public_url):
         r.problems.append(f"{r.name('kestraPublicUrl')}: {problem}")
+    # A bind mount's source must exist on the Docker host (Docker refuses the container otherwise),
+    # and a rootless engine's socket is not /var/run/docker.sock but $XDG_RUNTIME_DIR/docker.sock.
+    docker_socket = r.text("dockerSocket", DOCKER_ONLY_DEFAULTS["dockerSocket"])
+    if not docker_socket.startswith("/"):
+        r.problems.append(f"{r.name('dockerSocket')}: {docker_socket!r} is not an absolute path on the Docker host")
     return DockerSettings(
         kestra_image=f"kestra/kestra:{version}",
         postgres_image=r.text("postgresImage", "postgres:17"),
@@ -568,5 +653,18 @@ def _read_docker(r: _Reader) -> DockerSettings:
         management_port=management_port,
         public_url=public_url.rstrip("/"),
         startup_timeout_seconds=r.integer("startupTimeoutSeconds", 300, 30, 3600),
+        engine_host=_docker_engine_host(r),
+        docker_socket=docker_socket,
     )
+
+
+def _docker_engine_host(r: _Reader) -> Optional[str]:
+    """Where pulumi-docker finds the engine, as its provider configuration resolves it: docker:host
+    or DOCKER_HOST, else the local socket; a Docker context overrides the host, and a certificate
+    means TLS — both of which this program does not speak (None)."""
+    tls = any(r.raw(f"docker:{k}") for k in ("certPath", "caMaterial", "certMaterial", "keyMaterial"))
+    if r.raw("docker:context") or os.environ.get("DOCKER_CONTEXT") or tls or os.environ.get("DOCKER_CERT_PATH"):
+        return None
+    host = r.text("docker:host") or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    return host if host.startswith(("unix://", "tcp://")) else None
 

@@ -7,7 +7,7 @@ Layout read by `discover()`:
 
 Resource names are derived from those paths only, so adding a file never renames (and so never
 replaces) another resource, and removing a file deletes exactly its object on the next `up`.
-Every namespace that holds flows receives the stack's KV entries (`infra/contract.py`), so flows
+Every namespace that holds flows receives the stack's KV entries (`infra/kv_and_secrets.py`), so flows
 never carry a project, bucket or dataset name. In the local profile, flows that need GCP are left
 out rather than deployed to fail.
 
@@ -24,7 +24,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import yaml
 
-from infra.contract import GCP_KV_KEYS
+from infra.kv_and_secrets import GCP_KV_KEYS
 from kestra.resources import Dashboard, Flow, KestraConnection, KvEntry, NamespaceFile
 
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -363,7 +363,7 @@ def stack_kv_values(
     kestra_internal_url: pulumi.Input[str],
     gcp: Optional[Mapping[str, pulumi.Input[Any]]] = None,
 ) -> dict[str, pulumi.Input[Any]]:
-    """The KV entries every deployed namespace receives: exactly `infra.contract.KV_KEYS`, the GCP
+    """The KV entries every deployed namespace receives: exactly `infra.kv_and_secrets.KV_KEYS`, the GCP
     ones (`gcp`, keyed by `GCP_KV_KEYS`) only in the GCP profile. Passing resource Outputs (not
     config strings) makes the entries wait for the bucket, datasets and subscription."""
     values: dict[str, pulumi.Input[Any]] = {

@@ -31,7 +31,7 @@ class IdentityArgs:
     dataset_ids: Mapping[str, pulumi.Input[str]]
     subscription_id: pulumi.Input[str]
     depends_on: Sequence[pulumi.Resource] = ()
-    # False for a keyless runtime (GKE, Workload Identity): no Key resource exists at all.
+    # True only for a runtime that uses a key (Docker); otherwise no Key resource exists at all.
     create_key: bool = True
 
 

@@ -23,6 +23,19 @@ DATA_FILES = {
 }
 
 
+def soft_delete_policy(keep_data: bool) -> dict | None:
+    """A bucket's soft delete policy: none when destroy deletes the data.
+
+    New buckets keep deleted objects, and a deleted bucket, for seven days by default, billed as
+    stored data (cloud.google.com/storage/docs/soft-delete); `force_destroy` deletes objects, so
+    they would outlive `pulumi destroy`. Retention 0 turns soft delete off (pulumi_gcp
+    storage.BucketSoftDeletePolicyArgs.retention_duration_seconds). With keepData the bucket is
+    left to Google's default (or the organization's): no policy block, and the provider keeps the
+    server's value.
+    """
+    return None if keep_data else {"retention_duration_seconds": 0}
+
+
 @dataclass(frozen=True)
 class StorageArgs:
     project: str
@@ -41,7 +54,7 @@ class Storage(pulumi.ComponentResource):
 
     Folders are zero-byte `name/` objects, as the console creates them. With `keep_data` the bucket
     and its objects are retained on `pulumi destroy` (and not force-destroyed); otherwise destroy
-    empties and deletes the bucket. Access grants live in `infra/identity.py`.
+    empties and deletes the bucket, with soft delete off so nothing deleted is kept and billed. Access grants live in `infra/identity.py`.
     """
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
@@ -56,10 +69,12 @@ class Storage(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=not args.keep_data,
+            soft_delete_policy=soft_delete_policy(args.keep_data),
             labels=args.labels,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
         )
-        object_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.bucket]))
+        # Each object names the bucket by its output, so it waits for the bucket.
+        object_opts = child
         self.folders = [
             gcp.storage.BucketObject(
                 f"folder-{folder.strip('/').replace('/', '-')}",

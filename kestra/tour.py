@@ -62,8 +62,8 @@ GITHUB = "github"
 GEMINI = "gemini"
 # What the stack outputs say about each optional credential, and how a user provides it.
 NEEDS = {
-    GITHUB: ("gitSyncConfigured", "needs a GitHub token: pulumi config set --secret githubToken … (README: Git sync)"),
-    GEMINI: ("aiConfigured", "needs a Gemini API key: pulumi config set --secret geminiApiKey … (README: Gemini)"),
+    GITHUB: ("gitSyncConfigured", "needs a GitHub token: pulumi config set --secret githubToken … (docs/tour.md: Git sync)"),
+    GEMINI: ("aiConfigured", "needs a Gemini API key: pulumi config set --secret geminiApiKey … (docs/tour.md: Gemini)"),
 }
 IN_STORAGE_OUTPUTS = "io.kestra.datatype:outputs"  # Variables.TYPE: outputs kept in internal storage
 LOG_LINES = 10

@@ -108,7 +108,7 @@ def configure(pack: Pack, monkeypatch, config: dict[str, str], secret_keys: list
 
 
 def test_guide_mode_exception_is_exactly_the_walkthroughs_admin_roles():
-    # README: iamMode guide grants "the walkthrough's project-wide admin roles"; the pack lets
+    # Pulumi.yaml: iamMode guide grants "the walkthrough's project-wide admin roles"; the pack lets
     # exactly those admin roles through in guide mode, and no basic role.
     from infra.identity import GUIDE_PROJECT_ROLES, LEAST_PRIVILEGE_PROJECT_ROLES
 

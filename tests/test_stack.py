@@ -62,6 +62,15 @@ def test_external_kestra_creates_no_docker_resource(external):
     assert "gcp:storage/bucket:Bucket" in external.types()
 
 
+def test_an_external_kestra_gets_no_service_account_key(external):
+    # Nothing hands an existing Kestra a key (it is neither exported nor configured there), and
+    # where iam.disableServiceAccountKeyCreation is enforced (the default for organizations created
+    # since May 2024) creating one fails `up`.
+    assert external.one("gcp:serviceaccount/account:Account")
+    assert not external.of_type("gcp:serviceaccount/key:Key")
+    assert "serviceAccountKey" not in external.outputs
+
+
 @pytest.mark.parametrize("fixture", ["gcp_docker", "local_only", "external"])
 def test_kestra_outputs_and_secrets(request, fixture):
     run = request.getfixturevalue(fixture)
@@ -79,7 +88,7 @@ def test_docker_url_is_loopback_by_default(gcp_docker):
 
 
 def test_container_receives_exactly_the_secrets_flows_may_name_and_the_key():
-    from infra.contract import GCP_KEY_SECRET, SECRET_NAMES
+    from infra.kv_and_secrets import GCP_KEY_SECRET, SECRET_NAMES
 
     run = run_stack(
         {"gcp:project": PROJECT, "kestra-gcp:githubToken": "ghp_example0123456789"},

@@ -29,8 +29,8 @@ def test_present_tool_neither_skips_nor_fails(monkeypatch):
 ALLOWED_SKIPS = {
     # Opt-in by design: the integration tier needs a real Kestra the user points at.
     "tests/integration/": 'pytest.mark.skipif(not os.environ.get("KESTRA_URL")',
-    # Opt-in by design: the kestra_model tier's real-plugin mode needs jars built in a session
-    # (KESTRA_PLUGINS_DIR, which .ci/run unsets); CI runs the masked mode's counterparts.
+    # Opt-in by design: the kestra_model tier's real-plugin mode needs jars Maven Central does not
+    # serve (KESTRA_PLUGINS_DIR, which .ci/run unsets); CI runs the masked mode's counterparts.
     "tests/kestra_model/test_kestra_model.py": "pytest.mark.skipif(REAL_PLUGINS != real, reason=reason)",
     # A flow that does not parse is reported (and fails) in test_yaml_parses; its other checks skip.
     "tests/flows/test_structure.py": 'pytest.skip(f"{yaml_file.rel} does not parse; reported by test_yaml_parses")',

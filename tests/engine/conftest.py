@@ -19,7 +19,9 @@
   standing in for gcp, docker, random, kubernetes and tls. `EngineProject.install_echo_plugins`
   puts them into the project's own ``PULUMI_HOME/plugins`` under the version each reports, where
   the engine resolves them by name and version like downloaded plugins; every create, update and
-  delete they receive is logged (`EngineProject.echo_log`).
+  delete they receive is logged (`EngineProject.echo_log`). They refuse what GCP would refuse
+  (tools/pulumi/cmd/pulumi-resource-echo/refusals.go), and an API's enablement, a cluster and a
+  Cloud SQL instance take `ECHO_PROVISIONING_MS` to create.
 - `local_project` / `gcp_project`: the Docker runtime (local profile) and GCP + Docker (gcp
   profile) on the echo plugins, Kestra's published address pointed by config at the stand-in, so
   the deployment really talks to a Kestra (`uiPort` is the stand-in's port).
@@ -67,6 +69,14 @@ ECHO_LOG_ENV = "PULUMI_ECHO_PLUGIN_LOG"
 ECHO_STORE_ENV = "PULUMI_ECHO_PLUGIN_STORE"
 # The address the echo gcp plugin reserves for an EXTERNAL global address (the gke endpoint's).
 ECHO_EXTERNAL_ADDRESS_ENV = "PULUMI_ECHO_GCP_EXTERNAL_ADDRESS"
+# How long an API's enablement, a GKE cluster and a Cloud SQL instance are being created in the
+# echo cloud (refusals.go): long enough that a resource created alongside one that it needs,
+# instead of after it, meets it not yet up and is refused as GCP would; short, as CI runs it all.
+ECHO_PROVISIONING_ENV = "PULUMI_ECHO_GCP_PROVISIONING_MS"
+ECHO_PROVISIONING_MS = 300
+# Organization policy constraints the echo project is under (comma-separated), e.g.
+# iam.disableServiceAccountKeyCreation.
+ECHO_ENFORCED_CONSTRAINTS_ENV = "PULUMI_ECHO_GCP_ENFORCED_CONSTRAINTS"
 # What `pulumi up` needs of the repository: the program, its packages, what it deploys, and the
 # policy pack (`--policy-pack policy`).
 PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "infra", "kestra", "flows", "data", "policy")
@@ -237,7 +247,7 @@ class EngineProject:
         self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def use_example_stack_file(self) -> dict:
-        """Merges the README's example stack file (the repository's Pulumi.dev.yaml) into this stack's."""
+        """Merges the repository's example stack file (Pulumi.dev.yaml) into this stack's."""
         example = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
         self.write_stack_config(example)
         return example
@@ -253,6 +263,7 @@ class EngineProject:
             (folder / f"pulumi-resource-{name}").symlink_to(echo.binary(name))
         self.env[ECHO_LOG_ENV] = str(self.dir.parent / "echo-operations.jsonl")
         self.env[ECHO_STORE_ENV] = str(echo_store(self.dir.parent))
+        self.env[ECHO_PROVISIONING_ENV] = str(ECHO_PROVISIONING_MS)
 
     def echo_log(self) -> list[dict]:
         """Every create, update and delete the echo plugins received, oldest first."""
@@ -402,6 +413,19 @@ def gke_standin(tmp_path: Path) -> StandinProcess:
     yield from _run_standin("--load-balancer", f"{address}:443", "--echo-store", str(echo_store(tmp_path)))
 
 
+# The local profile's volumes for the stack `dev` (infra/runtimes/docker.py: <namePrefix>-postgres-data and
+# <namePrefix>-kestra-storage, namePrefix kestra-gcp-<stack>).
+DOCKER_VOLUMES = ("kestra-gcp-dev-postgres-data", "kestra-gcp-dev-kestra-storage")
+
+
+@pytest.fixture
+def docker_standin(tmp_path: Path) -> StandinProcess:
+    """The stand-in as Kestra on the Docker runtime: its data lives in the local profile's two
+    volumes of the echo plugins' Docker engine (`KestraStandin.keep_data_in_volumes`), so it is
+    gone when they are, and kept when they are."""
+    yield from _run_standin("--echo-store", str(echo_store(tmp_path)), "--docker-volumes", ",".join(DOCKER_VOLUMES))
+
+
 @pytest.fixture
 def external_project(engine_project: EngineProject, kestra_standin: StandinProcess) -> EngineProject:
     """The stack pointed at the stand-in: external-Kestra profile, nothing in GCP or Docker."""
@@ -413,11 +437,15 @@ def external_project(engine_project: EngineProject, kestra_standin: StandinProce
 
 def point_docker_runtime_at(project: EngineProject, standin: StandinProcess) -> None:
     """Docker runtime settings whose published Kestra address is the stand-in's: the program
-    builds Kestra's URL from hostAddress and uiPort (infra/runtime.py), waits for the container
+    builds Kestra's URL from hostAddress and uiPort (infra/runtimes/docker.py), waits for the container
     (here an echo), then deploys the flows to that URL, which the stand-in answers."""
     port = int(standin.url.rsplit(":", 1)[1])
+    # The echo Docker engine runs on this machine, which has no Docker socket: a file stands for
+    # it, since Docker refuses a bind mount whose source does not exist.
+    socket = project.dir.parent / "docker.sock"
+    socket.touch()
     project.set_config({"hostAddress": "127.0.0.1", "uiPort": port, "managementPort": port + 1 if port < 65535 else port - 1,
-                        "kestraUsername": standin.username})
+                        "kestraUsername": standin.username, "dockerSocket": str(socket)})
     project.set_config({"kestraPassword": standin.password}, secret=True)
 
 
@@ -427,6 +455,15 @@ def local_project(engine_project: EngineProject, kestra_standin: StandinProcess,
     engine_project.install_echo_plugins(echo_plugins)
     engine_project.set_config({"profile": "local"})
     point_docker_runtime_at(engine_project, kestra_standin)
+    return engine_project
+
+
+@pytest.fixture
+def docker_project(engine_project: EngineProject, docker_standin: StandinProcess, echo_plugins: EchoPlugins) -> EngineProject:
+    """The local profile against `docker_standin`: Kestra's data is in the Docker volumes."""
+    engine_project.install_echo_plugins(echo_plugins)
+    engine_project.set_config({"profile": "local"})
+    point_docker_runtime_at(engine_project, docker_standin)
     return engine_project
 
 

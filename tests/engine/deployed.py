@@ -1,6 +1,6 @@
 """What a profile must deploy, read from a flows/ tree, and what the stand-in holds.
 
-The expectation follows the README and `infra/contract.py`, not the deployment code: the local
+The expectation follows the README and `infra/kv_and_secrets.py`, not the deployment code: the local
 profile deploys every flow that needs no cloud (no GCP plugin, no GCP service-account secret, no
 GCP KV key), every namespace file under ``<namespace>/files/``, every dashboard under
 ``<namespace>/dashboards/``, and the common KV keys on every namespace that received a flow; the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from infra.contract import COMMON_KV_KEYS, GCP_KV_KEYS
+from infra.kv_and_secrets import COMMON_KV_KEYS, GCP_KV_KEYS
 
 _GCP_NEEDS = [re.compile(r"io\.kestra\.plugin\.gcp\."), re.compile(r"secret\(\s*['\"]GCP_SERVICE_ACCOUNT['\"]\s*\)")]
 _GCP_NEEDS += [re.compile(rf"kv\(\s*['\"]{key}['\"]\s*\)") for key in GCP_KV_KEYS]

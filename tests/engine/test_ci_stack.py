@@ -109,3 +109,19 @@ def test_a_mandatory_policy_violation_stops_the_workflows_preview_and_up(engine_
         assert "kestra-objects-hold-no-stack-secret" in done.stdout + done.stderr
     assert "[mandatory]  kestra-objects-hold-no-stack-secret" in plan.read_text()
     assert state(kestra_standin)["flows"] == {}  # up stopped before deploying anything
+
+
+def test_ci_stack_sets_the_postgres_password_keep_data_on_docker_needs(engine_project, tmp_path):
+    """KEEP_DATA with Kestra in Docker needs postgresPassword (the kept database only accepts the
+    password it was initialised with): the workflow passes it from the POSTGRES_PASSWORD secret."""
+    (engine_project.dir / "scripts").mkdir()
+    shutil.copy2(REPO_ROOT / "scripts" / "ci-stack", engine_project.dir / "scripts" / "ci-stack")
+    env = {**engine_project.env, "PULUMI_STACK": engine_project.stack, "STACK_PROFILE": "local", "KEEP_DATA": "true",
+           "POSTGRES_PASSWORD": "pg-Engine-Tests-2026", "CI_STACK_PLAN": str(tmp_path / "plan.md"),
+           "CI_STACK_INSTALL": "false"}
+    # Only the config the step sets is looked at (no docker plugin is installed here for the preview).
+    subprocess.run(["scripts/ci-stack", "preview"], cwd=engine_project.dir, env=env, capture_output=True, text=True,
+                   timeout=600, stdin=subprocess.DEVNULL)
+    config = engine_project.pulumi("config", "--json").json()
+    assert config["kestra-gcp:postgresPassword"]["secret"] is True  # set from the environment, encrypted
+    assert engine_project.pulumi("config", "get", "postgresPassword").stdout.strip() == "pg-Engine-Tests-2026"

@@ -1,4 +1,4 @@
-"""The README's stack file passes the real CLI's config validation in every profile; bad values
+"""The example stack file (Pulumi.dev.yaml) passes the real CLI's config validation in every profile; bad values
 stop the run with a message naming the key, before anything is created.
 
 These tests install no provider plugin (as on a machine without them, and automatic downloads are
@@ -123,7 +123,7 @@ def test_bad_value_stops_with_our_message_naming_the_key(engine_project, plain, 
     [
         ("uiPort", "eighty", "integer"),
         ("keepData", "yes", "boolean"),
-        # What the README used to say: a JSON string is not a map.
+        # A JSON string is not a map: a map is set by path (pulumi config set --path labels.team data).
         ("labels", '{"team": "data"}', "object"),
     ],
 )

@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Optional
 
+from tests.engine.conftest import ECHO_STORE_ENV
 from tests.engine.deployed import expected_local, live
 from tests.engine.test_lifecycle import UP, revisions, state, summary
+from tests.support.echo_cloud import DOCKER_CONTAINER, DockerEngineApi, live_resources
 
 API = "/api/v1/main"
 
@@ -136,3 +140,59 @@ def test_up_terminated_mid_write_leaves_pending_creates_that_the_next_up_adopts(
     # The warning stays until a refresh clears the pending creates (the README's repair step).
     external_project.pulumi("refresh", "--yes", "--clear-pending-creates")
     assert "pending operations" not in external_project.pulumi(*UP).output
+
+
+KESTRA_CONTAINER = "kestra-gcp-dev-kestra"  # infra/runtimes/docker.py: <namePrefix>-kestra
+
+
+def _containers_named(project, name: str) -> list[dict]:
+    return [c for c in live_resources(project.env[ECHO_STORE_ENV], DOCKER_CONTAINER) if c["outputs"].get("name") == name]
+
+
+def test_up_terminated_while_docker_waits_for_kestras_health_is_followed_by_an_up_that_converges(
+    local_project, kestra_standin
+):
+    """pulumi-docker creates and starts the Kestra container, then waits for its health (`wait`).
+    Two SIGINTs to the CLI during that wait terminate it before it learns the container's id: the
+    container runs on, holding its name, and the state keeps a pending create, so the next up
+    creates the container again — which Docker refuses for a name in use. Right before that
+    create, the program's hook finds the container holding the name runs the image it is creating
+    from, and stops and removes it through the Docker Engine API: the up converges with one Kestra."""
+    store = Path(local_project.env[ECHO_STORE_ENV])
+    unhealthy = store / "docker-engine" / "unhealthy" / KESTRA_CONTAINER  # its healthcheck has not passed yet
+    unhealthy.parent.mkdir(parents=True)
+    unhealthy.touch()
+    folder = tempfile.mkdtemp(prefix="docker-api-", dir="/tmp")  # a unix socket path is short
+    api = DockerEngineApi(store, Path(folder) / "docker.sock").start()
+    try:
+        local_project.env["DOCKER_HOST"] = f"unix://{api.socket_path}"
+        process = local_project.popen(*UP)
+        deadline = time.monotonic() + 120
+        while not _containers_named(local_project, KESTRA_CONTAINER):
+            assert process.poll() is None, "pulumi up ended before it created the Kestra container"
+            assert time.monotonic() < deadline, "pulumi up did not create the Kestra container"
+            time.sleep(0.05)
+        for _ in range(2):
+            os.kill(process.pid, signal.SIGINT)
+            time.sleep(0.05)
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode != 0 and "received; terminating" in stdout + stderr, stdout + stderr
+        [left] = _containers_named(local_project, KESTRA_CONTAINER)  # still running, unknown to the state
+        unhealthy.unlink()  # it would become healthy now
+
+        up = local_project.pulumi(*UP)
+        assert "pending operations from previous deployment" in up.output
+        [kestra] = _containers_named(local_project, KESTRA_CONTAINER)
+        assert kestra["id"] != left["id"]
+        # Each create asked first (Postgres' and Kestra's in the first up: nothing there); then Kestra's again.
+        assert api.calls == [
+            "GET /containers/kestra-gcp-dev-postgres/json", f"GET /containers/{KESTRA_CONTAINER}/json",
+            f"GET /containers/{KESTRA_CONTAINER}/json", f"POST /containers/{left['id']}/stop?t=60",
+            f"DELETE /containers/{left['id']}?v=false&force=true",
+        ]
+        assert state(kestra_standin) == expected_local(local_project.dir / "flows")
+        local_project.pulumi("preview", "--expect-no-changes")
+    finally:
+        api.stop()
+        Path(api.socket_path).unlink(missing_ok=True)
+        os.rmdir(folder)

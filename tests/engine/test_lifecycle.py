@@ -65,7 +65,7 @@ def test_up_deploys_every_local_profile_object_and_a_second_preview_changes_noth
     assert deployed["kv"] == expected["kv"]
     assert deployed["dashboards"] == expected["dashboards"]
     kv = {(e["namespace"], e["key"]): e["value"] for e in kestra_standin.control("GET", "state")["kv"]}
-    for namespace in {ns for ns, _ in expected["flows"]}:  # README defaults; Kestra's own URL here
+    for namespace in {ns for ns, _ in expected["flows"]}:  # Pulumi.yaml's defaults; Kestra's own URL here
         assert kv[(namespace, "GIT_REPOSITORY_URL")] == "https://github.com/kestra-io/flows"
         assert kv[(namespace, "GIT_BRANCH")] == "main"
         assert kv[(namespace, "KESTRA_INTERNAL_URL")] == kestra_standin.url

@@ -123,12 +123,12 @@ VIOLATIONS = [
               "no-public-members",
               r"resource 'gcs-agent-publisher' \(gcp:pubsub/topicIAMMember:TopicIAMMember\): member grants access "
               r"to allAuthenticatedUsers"),
-    Violation("kestra-on-every-interface", "local_project", "infra/runtime.py",
+    Violation("kestra-on-every-interface", "local_project", "infra/runtimes/docker.py",
               "        host = settings.host_address\n", '        host = "0.0.0.0"\n',
               "docker-ports-on-loopback",
               r"resource 'kestra-kestra' \(docker:index/container:Container\): ports\[0\]\.ip is 0\.0\.0\.0 "
               r"\(host port \d+\).*Fix: publish on 127\.0\.0\.1"),
-    Violation("plaintext-password-env", "local_project", "infra/runtime.py",
+    Violation("plaintext-password-env", "local_project", "infra/runtimes/docker.py",
               "            envs=postgres_envs,\n",
               '            envs=["POSTGRES_DB=kestra", "POSTGRES_USER=kestra", "POSTGRES_PASSWORD=hunter2hunter2"],\n',
               "docker-env-credentials-are-secrets",
@@ -152,50 +152,50 @@ VIOLATIONS = [
               r"holds a credential but is not a Pulumi secret",
               secret_config={"postgresPassword": "Pg-7d41c9e0b2"}),
     # No credential-like name: the value is one of the stack's secrets (the Kestra password).
-    Violation("stack-secret-in-plain-env", "local_project", "infra/runtime.py",
+    Violation("stack-secret-in-plain-env", "local_project", "infra/runtimes/docker.py",
               "            envs=postgres_envs,\n",
               '            envs=["POSTGRES_DB=kestra", "KESTRA_LOGIN=" + __import__("pulumi").Config().require("kestraPassword")],\n',
               "docker-env-credentials-are-secrets",
               r"resource 'kestra-postgres' \(docker:index/container:Container\): envs\[1\] \(KESTRA_LOGIN\) "
               r"holds a credential but is not a Pulumi secret"),
     # --- the gke profile ---
-    Violation("workload-identity-off", "gke_project", "infra/gke_cluster.py",
+    Violation("workload-identity-off", "gke_project", "infra/runtimes/gke/cluster.py",
               '            workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},\n', "",
               "gke-workload-identity",
               r"resource 'cluster' \(gcp:container/cluster:Cluster\): workloadIdentityConfig\.workloadPool is not set.*"
               r'Fix: workload_identity_config=\{"workload_pool": "acme-data-123\.svc\.id\.goog"\}'),
-    Violation("nodes-on-the-gce-metadata-server", "gke_project", "infra/gke_cluster.py",
+    Violation("nodes-on-the-gce-metadata-server", "gke_project", "infra/runtimes/gke/cluster.py",
               '"workload_metadata_config": {"mode": "GKE_METADATA"},', '"workload_metadata_config": {"mode": "GCE_METADATA"},',
               "gke-workload-identity",
               r"resource 'node-pool' \(gcp:container/nodePool:NodePool\): nodeConfig\.workloadMetadataConfig\.mode is "
               r"GCE_METADATA.*Fix: workload_metadata_config="),
     Violation("service-account-key-on-gke", "gke_project", "__main__.py",
-              "create_key=config.gke is None,", "create_key=True,",
+              "create_key=config.docker is not None,", "create_key=True,",
               "gke-no-service-account-keys",
               r"resource 'service-account-key' \(gcp:serviceaccount/key:Key\): serviceAccountId .* gets a downloadable "
               r"key although profile is gke.*Fix: remove the Key"),
-    Violation("cloud-sql-public-ip", "gke_project", "infra/cloudsql.py",
+    Violation("cloud-sql-public-ip", "gke_project", "infra/runtimes/gke/cloudsql.py",
               '"ipv4_enabled": False,', '"ipv4_enabled": True,',
               "cloud-sql-private-and-ssl-only",
               r"resource 'instance' \(gcp:sql/databaseInstance:DatabaseInstance\): settings\.ipConfiguration\.ipv4Enabled "
               r"is True.*Fix: ip_configuration="),
-    Violation("cloud-sql-unencrypted", "gke_project", "infra/cloudsql.py",
+    Violation("cloud-sql-unencrypted", "gke_project", "infra/runtimes/gke/cloudsql.py",
               '"ssl_mode": "ENCRYPTED_ONLY",', '"ssl_mode": "ALLOW_UNENCRYPTED_AND_ENCRYPTED",',
               "cloud-sql-private-and-ssl-only",
               r"resource 'instance' \(gcp:sql/databaseInstance:DatabaseInstance\): settings\.ipConfiguration\.sslMode is "
               r"'ALLOW_UNENCRYPTED_AND_ENCRYPTED'.*Fix: ssl_mode=\"ENCRYPTED_ONLY\""),
-    Violation("chart-service-load-balancer", "gke_project", "infra/gke_kestra.py",
+    Violation("chart-service-load-balancer", "gke_project", "infra/runtimes/gke/kestra.py",
               '        "service": {\n            "annotations": {',
               '        "service": {\n            "type": "LoadBalancer",\n            "annotations": {',
               "no-load-balancer-without-tls",
               r"resource 'kestra' \(kubernetes:helm\.sh/v3:Release\): values\.service\.type is LoadBalancer.*"
               r"Fix: keep the Service ClusterIP"),
-    Violation("ingress-answers-http", "gke_project", "infra/gke_kestra.py",
+    Violation("ingress-answers-http", "gke_project", "infra/runtimes/gke/kestra.py",
               '"kubernetes.io/ingress.allow-http": "false",', '"kubernetes.io/ingress.allow-http": "true",',
               "no-load-balancer-without-tls",
               r"resource 'kestra' \(kubernetes:helm\.sh/v3:Release\): values\.ingress\.annotations\["
               r"\"kubernetes\.io/ingress\.allow-http\"\] is 'true'.*Fix: "),
-    Violation("load-balancer-service", "gke_project", "infra/gke_kestra.py",
+    Violation("load-balancer-service", "gke_project", "infra/runtimes/gke/kestra.py",
               "        endpoint = args.endpoint\n",
               "        endpoint = args.endpoint\n"
               '        k8s.core.v1.Service("public", metadata=metadata, spec={"type": "LoadBalancer", '
@@ -231,7 +231,7 @@ def test_each_mandatory_policy_fails_the_preview_on_a_small_violating_edit(v, re
         project.set_config(v.secret_config, secret=True)
     undo = apply(project, v, kestra_standin.password)
     run = preview(project)
-    print("\n" + run.output[run.output.find("Policies:"):run.output.find("Diagnostics:")])  # README quotes one (-s)
+    print("\n" + run.output[run.output.find("Policies:"):run.output.find("Diagnostics:")])  # docs/policy-pack.md quotes one (-s)
     assert run.returncode != 0, run.output
     assert set(violations(run, "mandatory")) == {v.policy}, run.output
     assert re.search(v.message, run.output), run.output

@@ -3,7 +3,7 @@ standing in for gcp, docker, random, kubernetes and tls, and Kestra's address po
 stand-in — for Docker its published port, for GKE the reserved global address, where the stand-in
 answers HTTPS as the Ingress's load balancer with the certificate the stack issued and uploaded.
 
-For each profile: `up` deploys what the README says, a second `preview --expect-no-changes` finds
+For each profile: `up` deploys what the docs say, a second `preview --expect-no-changes` finds
 nothing to do, `stack output --json` keeps secret outputs secret, the state holds no plaintext
 secret (neither those the test set nor those the stack generated), keepData is honoured by the
 engine's own deletes, and `destroy` deletes everything it created.
@@ -31,9 +31,9 @@ from tests.support.echo_cloud import live_resources
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
-# README "Keeping data": keepData retains the bucket, its objects and the datasets.
+# docs/keeping-data.md: keepData retains the bucket, its objects and the datasets.
 RETAINED_GCP_TYPES = {"gcp:storage/bucket:Bucket", "gcp:storage/bucketObject:BucketObject", "gcp:bigquery/dataset:Dataset"}
-# README "Kestra on GKE", "CI, keepData and destroy": keepData also keeps the Cloud SQL instance with
+# docs/keeping-data.md, "On GKE": keepData also keeps the Cloud SQL instance with
 # its database and user, the internal-storage bucket, and what the instance sits on: the VPC, the
 # peering range and the private services connection — (type, resource name).
 RETAINED_GKE = {
@@ -42,6 +42,9 @@ RETAINED_GKE = {
     ("gcp:compute/network:Network", "network"), ("gcp:compute/globalAddress:GlobalAddress", "private-services-range"),
     ("gcp:servicenetworking/connection:Connection", "private-services"),
 }
+# README "Keeping data": on the Docker runtime keepData keeps the two volumes, Kestra's database and
+# its internal storage (KV values, namespace files).
+RETAINED_DOCKER_TYPES = {"docker:index/volume:Volume"}
 # Outputs (and inputs) the providers' schemas mark sensitive, which the stack generates or derives
 # ("attr.field": that field of each item of a list).
 GENERATED_SECRETS = {
@@ -60,7 +63,7 @@ class Profile:
     fixture: str
     include_gcp: bool
     echo: bool
-    # Resource types the program registers with this profile (README architecture).
+    # Resource types the program registers with this profile (README, architecture).
     types: frozenset = field(default_factory=frozenset)
     standin: str = "kestra_standin"  # the fixture running the Kestra the profile deploys to
     generated: int = 0  # how many generated secret values the state holds (GENERATED_SECRETS)
@@ -78,7 +81,7 @@ GCP_TYPES = frozenset({
     "gcp:bigquery/datasetIamMember:DatasetIamMember", "gcp:storage/bucketIAMMember:BucketIAMMember",
     "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
 })
-# README "Kestra on GKE": the gcp profile's resources without the key, the network, GKE, Cloud SQL,
+# docs/gke.md: the gcp profile's resources without the key, the network, GKE, Cloud SQL,
 # the HTTPS endpoint with the stack's own CA (no kestraDomain), Kestra's release and objects.
 GKE_TYPES = (GCP_TYPES - {"gcp:serviceaccount/key:Key"}) | frozenset({
     "gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork", "gcp:compute/globalAddress:GlobalAddress",
@@ -197,7 +200,7 @@ def test_profile_lifecycle_on_the_real_engine(name, request):
         assert outputs["kestraUrl"] == kestra_standin.url  # http://<hostAddress>:<uiPort>
     if profile.echo:
         assert outputs["gitSyncConfigured"] is True and outputs["aiConfigured"] is True
-    if name == "gke":  # README "Kestra on GKE": https://<reserved IP>, the stack's CA, keyless
+    if name == "gke":  # docs/gke.md: https://<reserved IP>, the stack's CA, keyless
         assert outputs["kestraUrl"] == f"https://{kestra_standin.address}" == kestra_standin.https
         assert outputs["kestraAddress"] == kestra_standin.address
         assert outputs["clusterName"] == "kestra-dev"  # kestra-<stack>
@@ -250,9 +253,11 @@ def test_profile_lifecycle_on_the_real_engine(name, request):
 
 
 def retained_urns(name: str, created: list[str], types: dict) -> set[str]:
-    """The resources keepData keeps, by the README: types for the gcp profile, and for gke those
+    """The resources keepData keeps, by docs/keeping-data.md: types for the gcp profile, and for gke those
     plus the named pieces of Cloud SQL and its network."""
     retained = {urn for urn in created if types[urn] in RETAINED_GCP_TYPES} if PROFILES[name].include_gcp else set()
+    if DOCKER_TYPES <= PROFILES[name].types:
+        retained |= {urn for urn in created if types[urn] in RETAINED_DOCKER_TYPES}
     if name == "gke":
         retained |= {urn for urn in created if (types[urn], urn.rsplit("::", 1)[1]) in RETAINED_GKE}
     return retained
@@ -263,6 +268,8 @@ def test_keep_data_is_honoured_by_the_engines_own_deletes(name, request):
     profile = PROFILES[name]
     project = request.getfixturevalue(profile.fixture)
     kestra_standin = request.getfixturevalue(profile.standin)
+    if DOCKER_TYPES <= profile.types:  # keepData on Docker needs a Postgres password that outlives destroy
+        project.set_config({"postgresPassword": "pg-Engine-Tests-2026"}, secret=True)
     project.pulumi(*UP)
     created = ops(project.echo_log(), "create")
     types = {entry["urn"]: entry["type"] for entry in project.echo_log()}
@@ -279,7 +286,7 @@ def test_keep_data_is_honoured_by_the_engines_own_deletes(name, request):
     # (force_destroy, delete_contents_on_destroy; Cloud SQL's deletion protection).
     assert not ops(project.echo_log(), "create") and not ops(project.echo_log(), "delete")
     assert set(ops(project.echo_log(), "update")) <= retained
-    if name == "gke":  # README: keepData turns on deletion protection, Pulumi's and Cloud SQL's own
+    if name == "gke":  # docs/keeping-data.md: keepData turns on deletion protection, Pulumi's and Cloud SQL's own
         [instance] = live_resources(project.env[ECHO_STORE_ENV], "gcp:sql/databaseInstance:DatabaseInstance")
         assert instance["outputs"]["deletionProtection"] is True
         assert instance["outputs"]["settings"]["deletionProtectionEnabled"] is True
@@ -292,7 +299,10 @@ def test_keep_data_is_honoured_by_the_engines_own_deletes(name, request):
     assert {r["urn"] for r in live_resources(project.env[ECHO_STORE_ENV])} == retained
     if profile.include_gcp:
         assert {types[urn] for urn in retained} >= RETAINED_GCP_TYPES
-    else:
+    if DOCKER_TYPES <= profile.types:
+        assert sorted(types[urn] for urn in retained if types[urn].startswith("docker:")) == [
+            "docker:index/volume:Volume"] * 2
+    if not profile.include_gcp and not DOCKER_TYPES <= profile.types:
         assert retained == set()
     if name == "gke":
         assert {(types[urn], urn.rsplit("::", 1)[1]) for urn in retained} >= RETAINED_GKE

@@ -2,7 +2,7 @@
 expressions to plain names, and running them on DuckDB.
 
 Rendering is deliberately strict. `render()` knows `{{ kv('KEY') }}` for the keys of
-infra/contract.py (each becomes the key in lower case, e.g. `bq_dataset_raw`, a DuckDB schema in
+infra/kv_and_secrets.py (each becomes the key in lower case, e.g. `bq_dataset_raw`, a DuckDB schema in
 the tests) and whatever expressions the caller lists; anything else raises UnknownExpression, so
 an expression added to a flow's SQL is noticed here instead of being silently replaced.
 """
@@ -18,7 +18,7 @@ import duckdb
 import sqlglot
 import yaml
 
-from infra.contract import KV_KEYS
+from infra.kv_and_secrets import KV_KEYS
 from tests.flows.conftest import FLOWS_ROOT, REPO_ROOT
 from tests.flows.flow_walk import iter_tasks as walk_tasks
 

@@ -1,9 +1,9 @@
-"""The Git sync flows are safe to run on a stack Pulumi manages (README, Git sync): a run without
+"""The Git sync flows are safe to run on a stack Pulumi manages (docs/tour.md, Git sync): a run without
 inputs only plans (dry run), Git is the source of truth, nothing that exists in Kestra but not in
 Git is deleted, and TenantSync never touches the `system` namespace.
 
-Seen on a real Kestra 1.1.7 with plugin-git 1.1.5 (a session run against a local Git server laid
-out as the README says): the dry run of each flow planned the ADDED flows and files and changed
+Measured on Kestra 1.1.7 with plugin-git 1.1.5 built from source, against a local Git server laid
+out as docs/tour.md says (2026-12-03): the dry run of each flow planned the ADDED flows and files and changed
 nothing; with dry_run=false both added them and kept every flow and namespace file Pulumi had
 deployed; a flow Kestra refuses, planned ADDED by the dry run, failed the applying run at that
 flow, the flows after it not applied. The meanings come from the plugin (kestra-io/plugin-git v1.1.5, NamespaceSync.java and

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from infra.contract import KV_KEYS, SECRET_NAMES
+from infra.kv_and_secrets import KV_KEYS, SECRET_NAMES
 from tests.flows.conftest import (
     ALLOWLIST_PATH,
     DASHBOARDS_DIR,
@@ -454,7 +454,7 @@ def test_kv_keys_and_secrets_are_in_the_contract(yaml_file: Source):
                 if name is None:
                     problems.append(f"{yaml_file.rel}: {path}: {call!r} has no literal name; the contract cannot be checked")
                 elif name not in allowed:
-                    problems.append(f"{yaml_file.rel}: {path}: {function}('{name}') is not in infra.contract "
+                    problems.append(f"{yaml_file.rel}: {path}: {function}('{name}') is not in infra.kv_and_secrets "
                                     f"({'KV_KEYS' if function == 'kv' else 'SECRET_NAMES'})")
     assert not problems, "\n".join(problems)
 

@@ -46,6 +46,11 @@ def _config_error(config, secret_keys=()):
         ({"kestra-gcp:kestraUrl": "kestra.internal:8080"}, "kestra-gcp:kestraUrl", "http(s) URL"),
         ({"kestra-gcp:kestraUrl": "https://kestra.example.com"}, "kestra-gcp:kestraPassword", "required with kestraUrl"),
         ({"kestra-gcp:gitRepositoryUrl": "git@github.com:x/y"}, "kestra-gcp:gitRepositoryUrl", "http(s) URL"),
+        ({"kestra-gcp:dockerSocket": "docker.sock"}, "kestra-gcp:dockerSocket", "not an absolute path"),
+        # Postgres keeps the password its kept data was initialised with; a generated one is new
+        # after every destroy.
+        ({"kestra-gcp:keepData": "true"}, "kestra-gcp:postgresPassword", "required with keepData on the Docker"),
+        ({**GOOD, "kestra-gcp:keepData": "true"}, "kestra-gcp:postgresPassword", "required with keepData on the Docker"),
     ],
 )
 def test_bad_config_names_the_key_and_creates_nothing(config, key, fragment):
@@ -53,6 +58,18 @@ def test_bad_config_names_the_key_and_creates_nothing(config, key, fragment):
     line = next((l for l in message.splitlines() if key + ":" in l), None)
     assert line is not None, message
     assert fragment in line, line
+
+
+@pytest.mark.parametrize("config", [
+    {"kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": "pg-Configured-Pass-99"},
+    # No Postgres of the stack's: an existing Kestra.
+    {"kestra-gcp:keepData": "true", "kestra-gcp:kestraUrl": "http://127.0.0.1:8080",
+     "kestra-gcp:kestraPassword": "Passw0rd!x"},
+], ids=["docker-with-password", "external"])
+def test_keep_data_needs_a_postgres_password_only_where_the_stack_runs_postgres_in_docker(config):
+    secret_keys = tuple(k for k in config if k.endswith("Password"))
+    run = run_stack(config, secret_keys=secret_keys)  # no ConfigError
+    assert run.resources
 
 
 def test_every_problem_is_reported_at_once():
@@ -151,14 +168,15 @@ def test_pulumi_yaml_declares_exactly_the_non_secret_keys_the_program_reads(monk
 def test_optional_secrets_are_documented_but_not_declared(monkeypatch):
     # The CLI reports a declared secret without a value as missing and refuses one whose value
     # comes from a plaintext default (pkg/workspace/config.go: mergeConfig, validateStackConfigValue),
-    # so optional secrets can only be documented: in Pulumi.yaml's comments and the README.
+    # so optional secrets can only be documented: in Pulumi.yaml's comments and the configuration
+    # reference.
     _, secrets = _keys_the_program_reads(monkeypatch)
     pulumi_yaml = (REPO_ROOT / "Pulumi.yaml").read_text()
-    readme = (REPO_ROOT / "README.md").read_text()
+    reference = (REPO_ROOT / "docs" / "configuration.md").read_text()
     for key in secrets:
         assert key not in _declared(), f"Pulumi.yaml declares the secret {key}"
         assert f"#   {key} " in pulumi_yaml, f"Pulumi.yaml's comments do not document the secret {key}"
-        assert f"`{key}` (secret)" in readme, f"README.md does not document the secret {key}"
+        assert f"`{key}` (secret)" in reference, f"docs/configuration.md does not document the secret {key}"
 
 
 # How Pulumi.yaml's config types must look in YAML (the CLI's ValidateConfigValue).
@@ -211,7 +229,7 @@ def test_labels_are_a_map_merged_with_ours():
     assert labels == {"managed-by": "pulumi", "app": "orchestration", "team": "data"}
 
 
-# README: startupTimeoutSeconds is 30..3600. Below 30 s not even Postgres' first init fits, so
+# docs/configuration.md: startupTimeoutSeconds is 30..3600. Below 30 s not even Postgres' first init fits, so
 # every `up` would fail; above an hour a broken start would hang `up` for longer than anyone waits.
 @pytest.mark.parametrize("seconds, accepted", [("29", False), ("30", True), ("3600", True), ("3601", False)])
 def test_startup_timeout_accepts_exactly_the_documented_range(seconds, accepted):
@@ -223,7 +241,7 @@ def test_startup_timeout_accepts_exactly_the_documented_range(seconds, accepted)
         assert f"kestra-gcp:startupTimeoutSeconds: {seconds} is outside 30..3600" in message
 
 
-# README: a configured postgresPassword has 12+ characters (it guards the whole Kestra database).
+# docs/configuration.md: a configured postgresPassword has 12+ characters (it guards the whole Kestra database).
 def test_short_postgres_password_rejected_without_echoing_it():
     message = _config_error({"kestra-gcp:postgresPassword": "Elevenchars"},
                             secret_keys=("kestra-gcp:postgresPassword",))
@@ -316,7 +334,7 @@ def test_ui_port_is_a_tcp_port(port, accepted):
 
 
 def test_config_errors_read_one_line_per_bad_key():
-    # README: "Invalid values stop `pulumi preview` ... with one line per bad key."
+    # docs/configuration.md: "Invalid values stop `pulumi preview` ... with one line per bad key."
     message = _config_error({"gcp:project": "acme-data-123", "kestra-gcp:iamMode": "x", "kestra-gcp:bucketName": "A"})
     lines = message.splitlines()
     assert lines[0] == "invalid stack configuration:"
@@ -326,7 +344,7 @@ def test_config_errors_read_one_line_per_bad_key():
 
 
 def test_all_interfaces_still_gives_a_browser_url_on_localhost():
-    # README: kestraPublicUrl defaults to http://localhost:<uiPort>; 0.0.0.0 is not an address a
+    # docs/configuration.md: kestraPublicUrl defaults to http://localhost:<uiPort>; 0.0.0.0 is not an address a
     # browser can open.
     assert _load({"kestra-gcp:hostAddress": "0.0.0.0"}).docker.public_url == "http://localhost:8080"
     assert _load({"kestra-gcp:hostAddress": "192.168.1.20"}).docker.public_url == "http://192.168.1.20:8080"
@@ -361,3 +379,22 @@ def test_a_missing_project_says_how_to_set_it():
 def test_a_google_bucket_name_says_which_rule():
     # Cloud Storage reserves names starting with "goog" or containing "google".
     assert bucket_name_problem("my-google-data") == "must not start with 'goog' or contain 'google'"
+
+
+@pytest.mark.parametrize("config, env, host", [
+    ({}, {}, "unix:///var/run/docker.sock"),
+    ({}, {"DOCKER_HOST": "unix:///run/user/1000/docker.sock"}, "unix:///run/user/1000/docker.sock"),
+    ({"docker:host": "tcp://10.0.0.5:2375"}, {"DOCKER_HOST": "unix:///other.sock"}, "tcp://10.0.0.5:2375"),
+    # What the program does not speak: SSH, a Docker context (it overrides the host), TLS.
+    ({"docker:host": "ssh://me@builder"}, {}, None),
+    ({"docker:context": "remote"}, {}, None),
+    ({}, {"DOCKER_CONTEXT": "remote"}, None),
+    ({"docker:host": "tcp://10.0.0.5:2376"}, {"DOCKER_CERT_PATH": "/home/me/.docker"}, None),
+])
+def test_the_docker_engine_is_the_one_pulumi_docker_talks_to(config, env, host, monkeypatch):
+    # pulumi-docker's provider.go: docker:host, else DOCKER_HOST, else the local socket; a context wins.
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CERT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _load({"kestra-gcp:profile": "local", **config}).docker.engine_host == host

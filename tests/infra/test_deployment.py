@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.contract import COMMON_KV_KEYS, GCP_KV_KEYS, KV_KEYS
+from infra.kv_and_secrets import COMMON_KV_KEYS, GCP_KV_KEYS, KV_KEYS
 from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, FlowsTreeError
 from kestra.resources import KestraConnection
 from tests.support.pulumi_harness import REPO_ROOT, run_stack

@@ -41,6 +41,17 @@ def test_bucket_is_private_regional_and_destroyable(gcp_run):
     assert bucket.parent_type == "kestra-gcp:infra:Storage"
 
 
+def test_destroyed_data_is_not_kept_by_soft_delete_unless_data_is_kept(gcp_run):
+    # Cloud Storage soft delete keeps deleted objects (and a deleted bucket) 7 days by default,
+    # billed; retention 0 turns it off (cloud.google.com/storage/docs/soft-delete; pulumi_gcp
+    # BucketSoftDeletePolicyArgs). With keepData, Google's default stays: no policy is sent.
+    bucket = gcp_run.one("gcp:storage/bucket:Bucket")
+    assert bucket.inputs["softDeletePolicy"] == {"retentionDurationSeconds": 0}
+    kept = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": "pg-Configured-Pass-99"},
+                     secret_keys=("kestra-gcp:postgresPassword",)).one("gcp:storage/bucket:Bucket")
+    assert "softDeletePolicy" not in kept.inputs
+
+
 def test_bucket_waits_for_the_storage_api(gcp_run):
     bucket = gcp_run.one("gcp:storage/bucket:Bucket")
     depended = {gcp_run.by_urn(u).name for u in bucket.dependencies}
@@ -145,7 +156,9 @@ def test_gcs_agent_may_publish_and_notification_waits_for_it(gcp_run):
 
 
 def test_keep_data_retains_bucket_objects_and_datasets():
-    run = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true"})
+    # Kestra runs in Docker here, whose kept database needs a Postgres password that outlives destroy.
+    run = run_stack({**GCP_CONFIG, "kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": "pg-Configured-Pass-99"},
+                    secret_keys=("kestra-gcp:postgresPassword",))
     bucket = run.one("gcp:storage/bucket:Bucket")
     assert bucket.retain_on_delete and bucket.inputs["forceDestroy"] is False
     for d in run.of_type("gcp:bigquery/dataset:Dataset"):
@@ -228,7 +241,7 @@ def test_destroy_never_disables_an_api_or_the_apis_that_depend_on_it(gcp_run):
 
 
 def test_subscription_gives_kestra_a_minute_to_ack_before_pubsub_redelivers(gcp_run):
-    # README: ack deadline 60 s. Pub/Sub's default is 10 s; a message Kestra's trigger has not
+    # docs/configuration.md: ack deadline 60 s. Pub/Sub's default is 10 s; a message Kestra's trigger has not
     # acknowledged by then is delivered again and would start a second execution for one upload.
     sub = gcp_run.one("gcp:pubsub/subscription:Subscription")
     assert sub.inputs["ackDeadlineSeconds"] == 60
@@ -249,7 +262,7 @@ def test_bucket_is_created_in_the_stack_project(gcp_run):
 
 
 def test_folders_are_empty_directory_markers(gcp_run):
-    # README/walkthrough: the folders are zero-byte `name/` objects, as the console creates them;
+    # The walkthrough: the folders are zero-byte `name/` objects, as the console creates them;
     # the content type marks them as folders rather than files to download.
     folders = [o for o in gcp_run.of_type("gcp:storage/bucketObject:BucketObject") if o.inputs["name"].endswith("/")]
     assert {o.inputs["name"] for o in folders} == set(BUCKET_FOLDERS)
@@ -298,7 +311,7 @@ def test_a_missing_sample_file_stops_the_program_naming_the_file():
         run_stack({}, program=program)
 
 
-# --- labels: README `labels` are "extra GCP labels" on what the stack creates ----------------
+# --- labels: `labels` are "extra GCP labels" on what the stack creates (Pulumi.yaml) ---------
 
 LABELLED = ("gcp:storage/bucket:Bucket", "gcp:bigquery/dataset:Dataset", "gcp:pubsub/topic:Topic",
             "gcp:pubsub/subscription:Subscription")

@@ -7,6 +7,7 @@ import pytest
 from pulumi.runtime import config as runtime_config
 
 from infra.config import ConfigError, load_config
+import tests.support.pulumi_harness as harness
 from tests.support.pulumi_harness import run_stack
 
 GKE = {"gcp:project": "acme-data-123", "kestra-gcp:profile": "gke"}
@@ -75,6 +76,7 @@ def test_gke_refuses_an_external_kestra():
 @pytest.mark.parametrize("key, value", [
     ("postgresImage", "postgres:16"), ("hostAddress", "0.0.0.0"), ("uiPort", "9090"),
     ("managementPort", "9091"), ("kestraPublicUrl", "http://kestra.lan:8080"), ("startupTimeoutSeconds", "600"),
+    ("dockerSocket", "/run/user/1000/docker.sock"),
 ])
 def test_gke_refuses_each_docker_only_key(key, value):
     problems = _problems({**GKE, f"kestra-gcp:{key}": value})
@@ -125,3 +127,50 @@ def test_cluster_name_is_a_valid_gke_name_for_any_stack_name():
 def test_other_profiles_ignore_the_gke_keys():
     cfg = _load({"gcp:project": "acme-data-123", "kestra-gcp:gkeMachineType": "X"})
     assert cfg.profile == "gcp" and cfg.gke is None and cfg.docker is not None
+
+
+# --- what only GCP can answer, asked before any resource (infra/config.py, check_in_gcp) --------
+
+def _gcp_problems(config, networks=None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        run_stack(config, networks=networks)
+    assert info.value.registered == [], "resources were declared before GCP's answers were checked"
+    return info.value.problems
+
+
+def test_a_gke_network_the_project_lacks_is_named():
+    # The provider's getNetwork answers "projects/<p>/global/networks/<n> not found".
+    problems = _gcp_problems({**GKE, "kestra-gcp:gkeNetwork": "shared-vpc"})
+    assert len(problems) == 1 and problems[0].startswith("kestra-gcp:gkeNetwork: project acme-data-123 has no network 'shared-vpc'"), problems
+
+
+def test_a_zone_the_region_lacks_is_named_with_the_regions_zones():
+    # europe-west1's zones are b, c and d (cloud.google.com/compute/docs/regions-zones).
+    problems = _gcp_problems({**GKE, "gcp:region": "europe-west1", "kestra-gcp:gkeLocation": "europe-west1-a"})
+    assert problems == ["kestra-gcp:gkeLocation: 'europe-west1-a' is not a zone of europe-west1 — its zones are "
+                        "europe-west1-b, europe-west1-c, europe-west1-d: run `pulumi config set gkeLocation europe-west1-b`"]
+
+
+def test_the_default_zone_is_named_as_the_default_when_the_region_lacks_it(monkeypatch):
+    # A region whose zones GCP lists without <region>-b (the default gkeLocation).
+    monkeypatch.setitem(harness.PUBLISHED_ZONES, "europe-west1", ("c", "d"))
+    problems = _gcp_problems({**GKE, "gcp:region": "europe-west1"})
+    assert problems == ["kestra-gcp:gkeLocation: 'europe-west1-b' is not a zone of europe-west1 (the default, "
+                        "<gcp:region>-b) — its zones are europe-west1-c, europe-west1-d: run "
+                        "`pulumi config set gkeLocation europe-west1-c`"]
+
+
+def test_a_region_gcp_does_not_have_is_named():
+    problems = _gcp_problems({**GKE, "gcp:region": "europe-west99"})
+    assert len(problems) == 1 and problems[0].startswith("gcp:region: GCP has no zones in 'europe-west99'"), problems
+
+
+def test_with_the_compute_api_still_disabled_only_a_named_network_is_refused(monkeypatch):
+    # A new project: the stack enables the Compute Engine API itself, so the zones cannot be
+    # listed yet (checked by GCP at create), and no network can exist.
+    monkeypatch.setattr(harness, "COMPUTE_API_ENABLED", False)
+    run = run_stack(dict(GKE))
+    assert run.one("gcp:container/cluster:Cluster").inputs["location"] == "europe-west2-b"
+    problems = _gcp_problems({**GKE, "kestra-gcp:gkeNetwork": "default"})
+    assert len(problems) == 1 and problems[0].startswith("kestra-gcp:gkeNetwork: project acme-data-123 has no network 'default'")
+

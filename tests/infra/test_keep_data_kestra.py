@@ -1,4 +1,4 @@
-"""keepData on the Kestra side (README "Keeping data"): KV entries and namespace files are retained
+"""keepData on the Kestra side (docs/keeping-data.md): KV entries and namespace files are retained
 on destroy, flows and dashboards are not; without keepData nothing is retained."""
 
 import pytest
@@ -14,11 +14,13 @@ EXTERNAL = {"kestra-gcp:kestraUrl": "http://127.0.0.1:8080", "kestra-gcp:kestraP
 
 
 @pytest.mark.parametrize("config", [
-    {"gcp:project": "acme-data-123"},  # GCP profile, Kestra in Docker
+    # GCP profile, Kestra in Docker (whose kept database needs a password that outlives destroy)
+    {"gcp:project": "acme-data-123", "kestra-gcp:postgresPassword": "pg-Configured-Pass-99"},
     EXTERNAL,  # local profile, an existing Kestra
 ], ids=["gcp", "external"])
 def test_keep_data_retains_kv_entries_and_namespace_files_only(config):
-    run = run_stack({**config, "kestra-gcp:keepData": "true"}, secret_keys=("kestra-gcp:kestraPassword",))
+    run = run_stack({**config, "kestra-gcp:keepData": "true"},
+                    secret_keys=("kestra-gcp:kestraPassword", "kestra-gcp:postgresPassword"))
     assert run.of_type(KV_T) and run.of_type(FILE_T)
     assert all(r.retain_on_delete for r in run.of_type(KV_T) + run.of_type(FILE_T))
     assert not any(r.retain_on_delete for r in run.of_type(FLOW_T) + run.of_type(DASH_T))

@@ -2,8 +2,8 @@
 
 Skipped unless ``KESTRA_URL`` is set (with ``KESTRA_USERNAME``, ``KESTRA_PASSWORD``). Every test
 works in its own namespace (``itest.kestra_gcp.<random>``) or with its own dashboard id and
-removes what it created. `test_the_repositorys_flows_are_valid_for_kestra` needs the plugins the
-README lists for an external Kestra (``../shared/tools/real-kestra`` has them).
+removes what it created. `test_the_repositorys_flows_are_valid_for_kestra` needs the plugins
+docs/flows-as-code.md lists for an existing Kestra (Kestra's official image has them).
 """
 
 from __future__ import annotations

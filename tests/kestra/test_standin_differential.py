@@ -4,7 +4,7 @@ tests/support/differential.py holds the requests (scenarios of exchanges) and wh
 each answer: status, content type and the JSON fields the client reads. The real server's answers
 are recorded in tests/kestra/standin_recorded.json. Here, always, the stand-in is held against
 that recording; tests/integration/test_differential_live.py holds a real Kestra (``KESTRA_URL``,
-see the README's "Tests") against it too, so a recording that no longer matches Kestra fails
+see docs/testing.md) against it too, so a recording that no longer matches Kestra fails
 instead of silently vouching for the stand-in. Differences the stand-in keeps on purpose are listed, with why, in
 `tests.support.kestra_standin.KEPT_DIFFERENCES`.
 """

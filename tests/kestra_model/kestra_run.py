@@ -37,12 +37,12 @@ UNSERVED_GROUPS = (
 )
 
 
-# A folder of real plugin jars (e.g. ../shared/tools/real-kestra's data/plugins): when set, the
+# A folder of real plugin jars (e.g. a Kestra installation's plugins folder): when set, the
 # harness registers them as `kestra server --plugins` does and masks only the groups they lack.
-# CI does not set it (the jars are built from sources fetched in a session), so CI masks.
+# CI does not set it (Maven Central does not serve those jars), so CI masks.
 PLUGINS_DIR_VAR = "KESTRA_PLUGINS_DIR"
 
-# The report of this session's run, for the terminal summary (conftest.py).
+# The report of this test run's harness, for the terminal summary (conftest.py).
 LAST_REPORT: dict = {}
 
 

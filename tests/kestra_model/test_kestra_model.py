@@ -10,10 +10,10 @@ properties every task shares (retry, timeout, ...); their type names are checked
 tests/flows/plugin_types.txt, their enum values by tests/flows/plugin_enums.txt — and flows that
 use them are not executed.
 
-With KESTRA_PLUGINS_DIR naming a folder of the real plugin jars (a session with
-../shared/tools/real-kestra), the harness registers them instead: nothing is masked, Kestra judges
-every task, the enum facts are checked against the plugins' own classes, and the flows this machine
-can run with them (DuckDB, shell through the Process runner) are executed too. CI does not set it.
+With KESTRA_PLUGINS_DIR naming a folder of the real plugin jars (docs/testing.md, the kestra_model
+tier), the harness registers them instead: nothing is masked, Kestra judges every task, the enum
+facts are checked against the plugins' own classes, and the flows that run without the cloud or
+Docker (DuckDB, shell through the Process runner) are executed too. CI does not set it.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ EXECUTIONS = [
     Execution("bad_enum_core", BAD_ENUM_CORE, {}),
 ]
 
-# With the real plugin jars: the flows this machine can run (no GCP, no GitHub, no Docker; script
+# With the real plugin jars: the flows that run on the test machine (no GCP, no GitHub, no Docker; script
 # tasks forced onto the Process runner, the JDK and Maven of the machine), and why the others are not.
 DEV = kestra_run.REPO_ROOT / "flows" / "dev.testing"
 ORDERS = [  # Kestra's public orders.csv layout (critical_service_subflow's input description)
@@ -110,7 +110,7 @@ REAL_PLUGINS = PLUGINS_DIR is not None
 
 
 def plugin_mode(real: bool):
-    """Tests of one mode only: with the real jars (a session) or masking (CI, and any run without
+    """Tests of one mode only: with the real jars (KESTRA_PLUGINS_DIR) or masking (CI, and any run without
     KESTRA_PLUGINS_DIR); each mode's tests state the same behaviour for their side."""
     reason = (f"{kestra_run.PLUGINS_DIR_VAR} is not set (CI masks)" if real
               else f"{kestra_run.PLUGINS_DIR_VAR} is set: nothing is masked")

@@ -98,3 +98,115 @@ class LoadBalancer:
                 context.load_cert_chain(Path(folder) / "cert.pem", Path(folder) / "key.pem")
             self._cached = (certificate, key, context)
             return context
+
+
+DOCKER_CONTAINER = "docker:index/container:Container"
+
+
+class DockerEngineApi:
+    """The part of the Docker Engine API the program itself calls (infra/runtimes/docker_engine.py), over
+    the containers the echo docker plugin runs: a unix socket a test points DOCKER_HOST at.
+
+    - ``GET /containers/{id}/json``: ContainerInspect (an id or a name) — ``Id``, ``Name`` ("/" +
+      name), ``Image`` (the image's id as the create gave it), ``Config.Labels`` and ``State``; 404 ``No such container: <id>`` (moby
+      daemon/errors.go errNoSuchContainer);
+    - ``POST /containers/{id}/stop``: ContainerStop — 204, or 304 when already stopped;
+    - ``DELETE /containers/{id}``: ContainerDelete — 204, and the container is gone from the store
+      (a later create may take its name).
+
+    `calls` records "METHOD path" of every request."""
+
+    def __init__(self, store: Path | str, socket_path: Path | str) -> None:
+        self.store = Path(store)
+        self.socket_path = str(socket_path)
+        self.calls: list[str] = []
+        self._stopped: set[str] = set()
+        self._server = None
+
+    def _container(self, container_id: str) -> Optional[tuple[Path, dict[str, Any]]]:
+        for path in sorted(self.store.glob("*.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if doc.get("type") == DOCKER_CONTAINER and container_id in (
+                doc.get("id"), (doc.get("outputs") or {}).get("name")
+            ):
+                return path, doc
+        return None
+
+    def answer(self, method: str, path: str) -> tuple[int, Any]:
+        self.calls.append(f"{method} {path}")
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if len(parts) < 2 or parts[0] != "containers":
+            return 404, {"message": "page not found"}
+        container_id = parts[1]
+        found = self._container(container_id)
+        if found is None:
+            return 404, {"message": f"No such container: {container_id}"}
+        file, doc = found
+        outputs = doc.get("outputs") or {}
+        container_id = doc["id"]
+        if method == "GET" and parts[2:] == ["json"]:
+            running = container_id not in self._stopped
+            return 200, {
+                "Id": container_id, "Name": "/" + str(outputs.get("name", "")), "Image": outputs.get("image"),
+                "Config": {"Image": outputs.get("image"),
+                           "Labels": {l["label"]: l["value"] for l in outputs.get("labels") or []}},
+                "State": {"Status": "running" if running else "exited", "Running": running},
+            }
+        if method == "POST" and parts[2:] == ["stop"]:
+            if container_id in self._stopped:
+                return 304, None
+            self._stopped.add(container_id)
+            return 204, None
+        if method == "DELETE" and len(parts) == 2:
+            file.unlink(missing_ok=True)
+            return 204, None
+        return 404, {"message": "page not found"}
+
+    def start(self) -> "DockerEngineApi":
+        import socketserver
+        from http.server import BaseHTTPRequestHandler
+
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def address_string(self) -> str:
+                return "unix"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                status, body = api.answer(self.command, self.path)
+                payload = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                if body is not None:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Connection", "close")  # one request a connection, as the client makes them
+                self.end_headers()
+                if payload:  # a 204 or 304 has none, and its client may be gone already
+                    self.wfile.write(payload)
+                self.close_connection = True
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self._server = Server(self.socket_path, Handler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -64,6 +64,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -429,6 +430,10 @@ class KestraStandin:
         self._tls_servers: list[ThreadingHTTPServer] = []
         self.tls_failures: list[str] = []  # why each TLS handshake of `listen_tls` failed
         self.port = 0
+        # Docker volumes holding this Kestra's data (`keep_data_in_volumes`): role → (store,
+        # volume name), and the CreatedAt of the volume the data was last seen in.
+        self._volumes: dict[str, tuple[str, str]] = {}
+        self._volume_seen: dict[str, Optional[str]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -570,7 +575,42 @@ class KestraStandin:
             history = [*old.history, (old.revision, old.source)] if old else self.deleted_flows.pop(key, [])
             self.flows[key] = _Flow(source, parsed, history[-1][0] + 1 if history else 1, history)
 
-    # -- request handling -----------------------------------------------------------------------
+    def keep_data_in_volumes(self, store: str, database: str, storage: str) -> None:
+        """Keeps this Kestra's data where Kestra 1.1 on the Docker runtime keeps it: in two named
+        volumes of the echo plugins' Docker engine (`store`, PULUMI_ECHO_PLUGIN_STORE). Postgres'
+        volume (`database`) holds the JDBC repositories: flows and their revisions, dashboards,
+        executions and the KV metadata (InternalKVStore.put saves the entry through
+        KVMetadataStateStore first); the internal storage's volume (`storage`, LocalStorage under
+        /app/storage) holds the namespace files (``<ns>/_files/…``) and the KV values
+        (``<ns>/_kv/<key>.ion``). A KV entry needs both.
+
+        When a volume is removed, or is another volume by the same name (its CreatedAt changed),
+        what lived in it is gone: a Kestra started on it finds it empty. The check runs before
+        every request, as the container's mounts are what Kestra reads at every call."""
+        with self.lock:
+            self._volumes = {"database": (store, database), "storage": (store, storage)}
+            self._volume_seen = {}
+
+    def _sync_volumes(self) -> None:
+        for role, (store, name) in self._volumes.items():
+            record = Path(store) / "docker-engine" / "volumes" / f"{name}.json"
+            try:
+                created = json.loads(record.read_text())["CreatedAt"]
+            except (OSError, ValueError, KeyError):
+                created = None
+            if role in self._volume_seen and self._volume_seen[role] == created:
+                continue
+            self._volume_seen[role] = created
+            if role == "database":
+                self.flows.clear()
+                self.deleted_flows.clear()
+                self.dashboards.clear()
+                self.executions.clear()
+            else:
+                self.files.clear()
+                self.folders.clear()
+            self.kv.clear()
+
     # -- request handling -----------------------------------------------------------------------
 
     def _take_fault(self, method: str, path: str) -> Optional[Fault]:
@@ -1368,6 +1408,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         method = self.command
+        with standin.lock:
+            standin._sync_volumes()
         if path.startswith("/_standin/"):
             # Test-only control paths for a stand-in in another process: not Kestra paths, so
             # they are neither recorded, nor authenticated, nor hit by injected faults.
@@ -1525,10 +1567,16 @@ def main(argv: Optional[list[str]] = None) -> None:
                         help="also serve HTTPS there, with the certificate the echo plugins' cloud says a "
                              "load balancer on ADDRESS serves (needs --echo-store)")
     parser.add_argument("--echo-store", metavar="DIR", help="the echo provider plugins' store (PULUMI_ECHO_PLUGIN_STORE)")
+    parser.add_argument("--docker-volumes", metavar="DATABASE,STORAGE",
+                        help="keep the data in these Docker volumes of the echo store (needs --echo-store): "
+                             "Postgres' and the internal storage's (KestraStandin.keep_data_in_volumes)")
     args = parser.parse_args(argv)
 
     server = KestraStandin(args.username, args.password)
     server.port = args.port
+    if args.docker_volumes:
+        database, storage = args.docker_volumes.split(",")
+        server.keep_data_in_volumes(args.echo_store, database, storage)
     server.start()
     extra = {}
     if args.load_balancer:

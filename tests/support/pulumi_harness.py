@@ -63,6 +63,7 @@ class Registered:
     additional_secret_outputs: list = field(default_factory=list)
     custom_timeouts: dict = field(default_factory=dict)
     provider: str = ""  # the explicit provider reference (urn::id), "" for the default provider
+    before_create_hooks: list = field(default_factory=list)  # names of the resource's before_create hooks
 
     def is_secret(self, prop: str) -> bool:
         return prop in self.secret_paths
@@ -123,13 +124,39 @@ def _secret_paths(value: Any, prefix: str = "") -> set[str]:
     return found
 
 
+# Zones of a few regions as Google publishes them (cloud.google.com/compute/docs/regions-zones);
+# the provider's getZones answers a region that does not exist with none.
+PUBLISHED_ZONES = {
+    "europe-west1": ("b", "c", "d"),
+    "europe-west2": ("a", "b", "c"),
+    "us-central1": ("a", "b", "c", "f"),
+    "us-east1": ("b", "c", "d"),
+}
+# A new project's networks: `default` (cloud.google.com/vpc/docs/vpc#default-network), without a
+# private services connection. Name -> the ranges its private services connection holds (None: no
+# connection, so no Service Networking peering either).
+NEW_PROJECT_NETWORKS: dict[str, Optional[list[str]]] = {"default": None}
+# Whether the Compute Engine API is enabled before the stack enables it (False: a new project).
+COMPUTE_API_ENABLED = True
+# What GCP answers a Compute Engine call then (403, reason SERVICE_DISABLED / accessNotConfigured).
+COMPUTE_API_DISABLED = ("googleapi: Error 403: Compute Engine API has not been used in project 123456789012 "
+                        "before or it is disabled. Enable it by visiting https://console.developers.google.com/"
+                        "apis/api/compute.googleapis.com/overview?project=123456789012 then retry., accessNotConfigured")
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers registrations with inputs as outputs, plus the computed outputs programs read."""
 
-    def __init__(self) -> None:
+    def __init__(self, networks: Optional[dict[str, Optional[list[str]]]] = None) -> None:
         self.invokes: list[tuple[str, dict]] = []
+        self.networks = dict(NEW_PROJECT_NETWORKS if networks is None else networks)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == "gcp:servicenetworking/connection:Connection" and args.resource_id:
+            # A read (Connection.get) of a network's connection, id "<network>:<service>".
+            network, service = args.resource_id.rsplit(":", 1)
+            return args.resource_id, {"network": network, "service": service, "peering": "servicenetworking-googleapis-com",
+                                      "reservedPeeringRanges": self.networks[network.rsplit("/", 1)[-1]]}
         outputs = dict(args.inputs)
         name = args.name
         if args.typ == "gcp:serviceaccount/account:Account":
@@ -199,6 +226,24 @@ class RecordingMocks(pulumi.runtime.Mocks):
             }
         if args.token == "gcp:organizations/getProject:getProject":
             return {"number": "123456789012", "projectId": args.args.get("projectId", "mock")}
+        # The provider's data sources (terraform-provider-google, data_source_google_compute_*.go).
+        if args.token.startswith("gcp:compute/") and not COMPUTE_API_ENABLED:
+            return {}, [("", COMPUTE_API_DISABLED)]
+        if args.token == "gcp:compute/getZones:getZones":
+            region = args.args["region"]
+            return {"names": [f"{region}-{z}" for z in PUBLISHED_ZONES.get(region, ())], "region": region,
+                    "project": args.args["project"], "id": f"projects/{args.args['project']}/regions/{region}"}
+        if args.token == "gcp:compute/getNetwork:getNetwork":
+            network_id = f"projects/{args.args['project']}/global/networks/{args.args['name']}"
+            if args.args["name"] not in self.networks:
+                return {}, [("", f"{network_id} not found")]
+            return {"id": network_id, "name": args.args["name"], "project": args.args["project"]}
+        if args.token == "gcp:compute/getNetworkPeering:getNetworkPeering":
+            name = args.args["network"].rsplit("/", 1)[-1]
+            if self.networks.get(name) is None or args.args["name"] != "servicenetworking-googleapis-com":
+                return {"name": args.args["name"], "network": args.args["network"]}  # no peering: no id
+            return {"name": args.args["name"], "network": args.args["network"], "state": "ACTIVE",
+                    "peerNetwork": "projects/s1a2b3c4d5-tp/global/networks/servicenetworking"}
         raise AssertionError(f"unexpected invoke {args.token} — answer it in RecordingMocks.call")
 
 
@@ -239,6 +284,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "delete": request.customTimeouts.delete,
                 },
                 provider=request.provider,
+                before_create_hooks=list(request.hooks.before_create),
             )
         )
         return response
@@ -281,13 +327,16 @@ def run_stack(
     stack: str = "dev",
     preview: bool = False,
     program: Optional[Callable[[], None]] = None,
+    networks: Optional[dict[str, Optional[list[str]]]] = None,
 ) -> StackRun:
     """Runs `__main__.py` (or `program`) with `config` (keys like `gcp:project`, `kestra-gcp:iamMode`).
 
     Values that are not strings are JSON-encoded, as the Pulumi CLI passes them. Exceptions raised
-    by the program (e.g. config validation) propagate to the caller.
+    by the program (e.g. config validation) propagate to the caller. `networks`: the project's
+    networks (name -> the ranges of its private services connection, or None), `NEW_PROJECT_NETWORKS`
+    by default.
     """
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(networks)
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)  # a fresh Stack per run, so outputs don't leak between tests
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)

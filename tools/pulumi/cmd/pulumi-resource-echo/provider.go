@@ -332,10 +332,15 @@ func (p *echoProvider) outputs(
 	return r.id, out, nil
 }
 
-func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+func (p *echoProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
 	inputs, err := p.unmarshal(req.GetProperties(), "create.properties")
 	if err != nil {
 		return nil, err
+	}
+	if !req.GetPreview() {
+		if err := p.dockerRefusesCreate(typeOf(req.GetUrn()), inputs); err != nil { // refusals_docker.go
+			return nil, err
+		}
 	}
 	id, outs, err := p.outputs(req.GetUrn(), "", inputs, nil, req.GetPreview())
 	if err != nil {
@@ -346,16 +351,32 @@ func (p *echoProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (
 		return nil, err
 	}
 	if !req.GetPreview() {
+		// What GCP would refuse, and creates that take Google a while (refusals.go).
+		if err := p.refuse("create", req.GetUrn(), outs); err != nil {
+			return nil, err
+		}
+		if err := networkWrite(req.GetUrn(), inputs, true); err != nil { // refusals_network.go
+			return nil, err
+		}
+		provisioned := p.provision(req.GetUrn(), id, outs)
 		p.record("create", req.GetUrn(), id)
 		p.keep(req.GetUrn(), id, outs)
+		provisioned()
+		if err := p.dockerStartContainer(ctx, typeOf(req.GetUrn()), id, inputs, props, req.GetProperties(),
+			req.GetTimeout()); err != nil { // refusals_docker.go
+			return nil, err
+		}
 	}
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }
 
-// Read has nothing live to look at: the resource is as the state says.
+// Read of a resource in the state has nothing live to look at: the resource is as the state says.
 func (p *echoProvider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
 	if _, err := p.specFor(typeOf(req.GetUrn())); err != nil {
 		return nil, err
+	}
+	if len(req.GetProperties().GetFields()) == 0 { // a get (Resource.get): the echo cloud answers
+		return p.readLive(req) // refusals_network.go
 	}
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
 }
@@ -378,6 +399,9 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 		return nil, err
 	}
 	if !req.GetPreview() {
+		if err := networkWrite(req.GetUrn(), news, false); err != nil { // refusals_network.go
+			return nil, err
+		}
 		p.record("update", req.GetUrn(), req.GetId())
 		p.keep(req.GetUrn(), req.GetId(), outs)
 	}
@@ -385,8 +409,24 @@ func (p *echoProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (
 }
 
 func (p *echoProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	props, err := p.unmarshal(req.GetProperties(), "delete.properties")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.refuse("delete", req.GetUrn(), props); err != nil {
+		return nil, err
+	}
+	if err := p.dockerRefusesDelete(typeOf(req.GetUrn()), props); err != nil { // refusals_docker.go
+		return nil, err
+	}
+	keep, err := networkDelete(req.GetUrn(), props) // refusals_network.go
+	if err != nil {
+		return nil, err
+	}
 	p.record("delete", req.GetUrn(), req.GetId())
-	p.forget(req.GetUrn(), req.GetId())
+	if !keep {
+		p.forget(req.GetUrn(), req.GetId())
+	}
 	return &emptypb.Empty{}, nil
 }
 

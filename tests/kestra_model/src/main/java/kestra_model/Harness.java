@@ -84,7 +84,7 @@ public final class Harness {
         properties.put("kestra.tasks.tmp-dir.path", args[2] + "/tmp");
         if (spec.path("processRunner").asBoolean(false)) {
             // No Docker engine: script tasks run as local processes, forced over the flows' own
-            // choice, as the instance plugin defaults of ../shared/tools/real-kestra do.
+            // choice, as forced instance-level plugin defaults on a server without Docker do.
             properties.put("kestra.plugins.defaults", List.of(Map.of(
                 "type", "io.kestra.plugin.scripts",
                 "forced", true,

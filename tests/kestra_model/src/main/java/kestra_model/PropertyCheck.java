@@ -36,7 +36,7 @@ import java.util.Collections;
  * are held to the enum facts handed in by pytest (tests/flows/plugin_enums.txt, read from the
  * plugin sources), compared as Jackson compares an enum constant (exact name).
  *
- * <p>Records every enum-typed fixed value it converted, so a session with the real plugin jars can
+ * <p>Records every enum-typed fixed value it converted, so a run with the real plugin jars can
  * prove the facts complete and equal to the plugins' own enum constants.
  */
 final class PropertyCheck {

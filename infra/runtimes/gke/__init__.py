@@ -9,13 +9,13 @@ from typing import Optional, Sequence
 
 import pulumi
 
-from infra.cloudsql import CloudSqlArgs, CloudSqlPostgres
 from infra.config import GkeSettings, StackConfig
-from infra.gke_cluster import GkeCluster, GkeClusterArgs
-from infra.gke_endpoint import HttpsEndpoint, HttpsEndpointArgs
-from infra.gke_kestra import KestraOnGke, KestraOnGkeArgs
-from infra.gke_network import GkeNetwork, GkeNetworkArgs
-from infra.runtimes import KestraRuntimeOutputs
+from infra.runtimes.contract import KestraRuntimeOutputs
+from infra.runtimes.gke.cloudsql import CloudSqlArgs, CloudSqlPostgres
+from infra.runtimes.gke.cluster import GkeCluster, GkeClusterArgs
+from infra.runtimes.gke.endpoint import HttpsEndpoint, HttpsEndpointArgs
+from infra.runtimes.gke.kestra import KestraOnGke, KestraOnGkeArgs
+from infra.runtimes.gke.network import GkeNetwork, GkeNetworkArgs
 from kestra.config import DEFAULT_GEMINI_MODEL
 
 # How long each API call of the flows' deployment may retry: the load balancer answers 502 or
@@ -132,6 +132,7 @@ class KestraGke(pulumi.ComponentResource):
                 region=args.region,
                 provider=self.cluster.provider,
                 cluster_ready=[self.cluster.node_pool],
+                workload_pool_ready=[self.cluster.cluster],
                 database=self.database,
                 endpoint=self.endpoint,
                 service_account_email=args.service_account_email,

@@ -3,7 +3,7 @@ Kestra's official Helm chart in distributed mode.
 
 The chart (kestra from https://helm.kestra.io/, sources in kestra-io/helm-charts) is pinned to
 `CHART_VERSION`; every values path `chart_values` sets was read in that version's templates and is
-listed, with the version, in tests/infra/chart_values.txt (a test keeps the two in step).
+listed, with the version, in tests/infra/runtimes/chart_values.txt (a test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -164,8 +164,11 @@ class KestraOnGkeArgs:
     region: str
     provider: k8s.Provider
     cluster_ready: Sequence[pulumi.Resource]  # the node pool: pods need nodes
-    database: Any  # infra.cloudsql.CloudSqlPostgres
-    endpoint: Any  # infra.gke_endpoint.HttpsEndpoint
+    # The cluster whose workloadIdentityConfig creates the pool <project>.svc.id.goog: IAM refuses
+    # a member of that pool until it exists.
+    workload_pool_ready: Sequence[pulumi.Resource]
+    database: Any  # infra.runtimes.gke.cloudsql.CloudSqlPostgres
+    endpoint: Any  # infra.runtimes.gke.endpoint.HttpsEndpoint
     service_account_email: pulumi.Input[str]
     service_account_name: pulumi.Input[str]  # projects/<p>/serviceAccounts/<email>
     image_tag: str
@@ -189,8 +192,9 @@ class KestraOnGke(pulumi.ComponentResource):
       `keep_data`), `roles/storage.objectAdmin` on it for Kestra's Google service account.
     - Keyless: the chart's Kubernetes ServiceAccount `kestra/kestra` is annotated with the Google
       service account, which grants `roles/iam.workloadIdentityUser` to exactly
-      ``serviceAccount:<project>.svc.id.goog[kestra/kestra]``; Kestra's GCP tasks and its GCS
-      storage then use Application Default Credentials. No key exists.
+      ``serviceAccount:<project>.svc.id.goog[kestra/kestra]`` once the cluster exists (its
+      Workload Identity creates that pool); Kestra's GCP tasks and its GCS storage then use
+      Application Default Credentials. No key exists.
     - Configuration: rendered by kestra/config.py like the Docker runtime's; the chart puts
       `configurations.application` into a ConfigMap, so it carries no secret: the Postgres and
       basic-auth passwords and the Gemini key go into a Kubernetes Secret mounted as a second
@@ -223,18 +227,25 @@ class KestraOnGke(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=not args.keep_data,
+            # No soft delete unless data is kept: what destroy deletes is not billed for 7 more
+            # days (as the data bucket: infra/storage.py, soft_delete_policy).
+            soft_delete_policy=None if args.keep_data else {"retention_duration_seconds": 0},
             labels=args.labels,
             opts=kept,
         )
         self.storage_grant = gcp.storage.BucketIAMMember(
             "internal-storage-objects", bucket=self.bucket.name, role=STORAGE_ROLE, member=member, opts=child
         )
+        # The pool <project>.svc.id.goog exists only once a cluster with Workload Identity does;
+        # before, IAM answers "Error 400: Identity Pool does not exist (<project>.svc.id.goog)" and
+        # the provider does not retry (terraform-google-modules/terraform-google-kubernetes-engine#916,
+        # google/kctf#193). The node pool is not needed: the pool belongs to the cluster.
         self.workload_identity = gcp.serviceaccount.IAMMember(
             "workload-identity",
             service_account_id=args.service_account_name,
             role=WORKLOAD_IDENTITY_ROLE,
             member=workload_identity_member(args.project),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.workload_pool_ready)),
         )
 
         if args.password is not None:

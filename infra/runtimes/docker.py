@@ -12,8 +12,9 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from infra.config import DockerSettings, StackConfig
-from infra.contract import GCP_KEY_SECRET
-from infra.runtimes import KestraRuntimeOutputs
+from infra.kv_and_secrets import GCP_KEY_SECRET
+from infra.runtimes.contract import KestraRuntimeOutputs
+from infra.runtimes.docker_engine import stale_container_hook
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,
@@ -51,6 +52,9 @@ class KestraRuntimeArgs:
     github_token: Optional[pulumi.Input[str]] = None
     gemini_api_key: Optional[pulumi.Input[str]] = None
     gemini_model: str = DEFAULT_GEMINI_MODEL
+    # Retain the data volumes on destroy (config keepData): Kestra's database is in one, its
+    # internal storage (KV values, namespace files) in the other.
+    keep_data: bool = False
 
     @classmethod
     def from_config(
@@ -69,6 +73,7 @@ class KestraRuntimeArgs:
             github_token=config.github_token,
             gemini_api_key=config.gemini_api_key,
             gemini_model=config.gemini_model,
+            keep_data=config.keep_data,
         )
 
 
@@ -101,8 +106,10 @@ class KestraRuntime(pulumi.ComponentResource):
     """Kestra (``server standalone``) backed by Postgres, on a private Docker network.
 
     Creates a bridge network, named volumes for Postgres data and Kestra's internal storage, the
-    two images (kept locally on destroy) and two containers with explicit names. Postgres has no
-    published port; Kestra publishes its UI/API and management ports on `docker.host_address` only.
+    two images (kept locally on destroy) and two containers with explicit names. With `keep_data`
+    the two volumes, which hold all of Kestra's data, are retained on destroy and adopted by the
+    next deployment under the same names. Postgres has no published port; Kestra publishes its
+    UI/API and management ports on `docker.host_address` only.
     Each container has a healthcheck and is waited for (`wait=True`): Kestra is created only once
     Postgres is healthy, and `url` resolves only once Kestra answers on /health — so anything
     consuming `url` (or depending on `kestra_container`) starts against a live server.
@@ -135,14 +142,34 @@ class KestraRuntime(pulumi.ComponentResource):
         postgres_password = self._given_or_generated(f"{name}-postgres-password", args.postgres_password, child)
 
         self.network = docker.Network(f"{name}-network", name=f"{prefix}-net", driver="bridge", opts=named)
-        self.postgres_volume = docker.Volume(f"{name}-postgres-data", name=f"{prefix}-postgres-data", opts=named)
-        self.storage_volume = docker.Volume(f"{name}-kestra-storage", name=f"{prefix}-kestra-storage", opts=named)
+        # keepData: destroy leaves the volumes to Docker, and the next `up` adopts them, since
+        # creating a volume whose name exists (same driver) returns the existing one.
+        kept = pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(retain_on_delete=args.keep_data))
+        self.postgres_volume = docker.Volume(f"{name}-postgres-data", name=f"{prefix}-postgres-data", opts=kept)
+        self.storage_volume = docker.Volume(f"{name}-kestra-storage", name=f"{prefix}-kestra-storage", opts=kept)
         self.postgres_image = docker.RemoteImage(
             f"{name}-postgres-image", name=settings.postgres_image, keep_locally=True, opts=child
         )
         self.kestra_image = docker.RemoteImage(
             f"{name}-kestra-image", name=settings.kestra_image, keep_locally=True, opts=child
         )
+
+        # Docker names are the engine's: a create interrupted while waiting for health leaves a
+        # running container that holds the name, unknown to the state. The hook clears it before
+        # the next create of that container (infra/runtimes/docker_engine.py).
+        #
+        # The create includes the health wait, and pulumi-docker bounds a container create by
+        # 20 minutes unless told otherwise (dockerContainerCreateDefaultTimeout): a longer
+        # startupTimeoutSeconds would be cut there. The create gets the wait plus ten minutes.
+        create_timeout = pulumi.CustomTimeouts(create=f"{max(20 * 60, settings.startup_timeout_seconds + 600)}s")
+
+        def recoverable(container: str, stop_seconds: int, depends_on: Optional[list] = None) -> pulumi.ResourceOptions:
+            hook = stale_container_hook(f"{name}-{container}", f"{prefix}-{container}", settings.engine_host,
+                                        stop_seconds)
+            return pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(
+                additional_secret_outputs=["envs"], depends_on=depends_on, custom_timeouts=create_timeout,
+                hooks=pulumi.ResourceHookBinding(before_create=[hook]),
+            ))
 
         postgres_envs = pulumi.Output.secret(
             postgres_password.apply(
@@ -177,7 +204,7 @@ class KestraRuntime(pulumi.ComponentResource):
             wait_timeout=settings.startup_timeout_seconds,
             restart="unless-stopped",
             destroy_grace_seconds=30,  # a clean shutdown instead of a kill
-            opts=pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(additional_secret_outputs=["envs"])),
+            opts=recoverable("postgres", 30),
         )
 
         kestra_envs = pulumi.Output.secret(
@@ -219,8 +246,10 @@ class KestraRuntime(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network.name, aliases=[KESTRA_ALIAS])],
             mounts=[
                 # A bind mount fails when the source is missing — wanted for the socket, which
-                # a legacy -v bind would silently create as an empty directory.
-                docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET),
+                # a legacy -v bind would silently create as an empty directory. The source is the
+                # engine's socket on its host (rootless: $XDG_RUNTIME_DIR/docker.sock); script
+                # tasks find it at the usual path.
+                docker.ContainerMountArgs(type="bind", source=settings.docker_socket, target=DOCKER_SOCKET),
                 docker.ContainerMountArgs(type="volume", source=self.storage_volume.name, target=KESTRA_STORAGE_PATH),
             ],
             # A legacy bind, by contrast, creates the host directory when it does not exist yet.
@@ -245,10 +274,7 @@ class KestraRuntime(pulumi.ComponentResource):
             wait_timeout=settings.startup_timeout_seconds,
             restart="unless-stopped",
             destroy_grace_seconds=60,
-            opts=pulumi.ResourceOptions.merge(
-                named,
-                pulumi.ResourceOptions(depends_on=[self.postgres_container], additional_secret_outputs=["envs"]),
-            ),
+            opts=recoverable("kestra", 60, depends_on=[self.postgres_container]),
         )
 
         base = f"http://{reachable_host(host)}"
@@ -263,7 +289,7 @@ class KestraRuntime(pulumi.ComponentResource):
         self.network_name: pulumi.Output[str] = self.network.name
         self.username: pulumi.Output[str] = pulumi.Output.from_input(args.username)
         self.password: pulumi.Output[str] = pulumi.Output.secret(password)
-        # The runtime contract (infra/runtimes.py): plain HTTP on this machine, no CA.
+        # The runtime contract (infra/runtimes/contract.py): plain HTTP on this machine, no CA.
         self.outputs = KestraRuntimeOutputs(
             url=self.url,
             password=self.password,

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from infra.config import load_config
-from infra.runtime import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
+from infra.runtimes.docker import KestraRuntime, KestraRuntimeArgs, postgres_data_path, reachable_host
 from tests.support.pulumi_harness import MOCK_PRIVATE_KEY, plain, run_stack
 
 PASSWORD = "Configured-Pass-2024"
@@ -438,3 +438,50 @@ def test_container_environments_stay_secret_when_read_back(local_run):
     # state also when `pulumi refresh` reads them back from Docker.
     for suffix in ("postgres", "kestra"):
         assert container(local_run, suffix).additional_secret_outputs == ["envs"], suffix
+
+
+VOLUME = "docker:index/volume:Volume"
+
+
+def test_keep_data_retains_both_volumes_and_nothing_else_of_docker():
+    """keepData: Kestra's database and internal storage (KV values, namespace files) are in the
+    two volumes; destroy must leave them to Docker. Containers, network and images hold no data."""
+    kept = run({**LOCAL, "kestra-gcp:keepData": "true", "kestra-gcp:postgresPassword": PG_PASSWORD})
+    volumes = kept.of_type(VOLUME)
+    assert len(volumes) == 2 and all(v.retain_on_delete for v in volumes)
+    others = [r for r in kept.resources if r.type.startswith("docker:") and r.type != VOLUME]
+    assert others and not any(r.retain_on_delete for r in others)
+
+
+def test_without_keep_data_destroy_deletes_the_volumes(local_run):
+    assert not any(v.retain_on_delete for v in local_run.of_type(VOLUME))
+
+
+def test_containers_have_a_hook_that_clears_a_name_left_taken_by_an_interrupted_create(local_run):
+    """A create interrupted during the health wait leaves a running container that holds the
+    name (infra/runtimes/docker_engine.py). The hook is no input: deployed containers stay."""
+    for suffix in ("postgres", "kestra"):
+        resource = container(local_run, suffix)
+        assert resource.before_create_hooks == [f"kestra-{suffix}-stale-container"]
+        assert "labels" not in resource.inputs
+
+
+@pytest.mark.parametrize("startup, create", [(300, "1200s"), (3600, "4200s")])
+def test_a_container_create_may_last_as_long_as_its_health_wait(startup, create):
+    """pulumi-docker bounds a container create, health wait included, by 20 minutes unless the
+    resource's create timeout says otherwise (resource_docker_container.go Timeouts)."""
+    stack = run({**LOCAL, "kestra-gcp:startupTimeoutSeconds": str(startup)})
+    for suffix in ("postgres", "kestra"):
+        resource = container(stack, suffix)
+        assert resource.inputs["waitTimeout"] == startup
+        assert resource.custom_timeouts["create"] == create
+
+
+def test_a_rootless_engines_socket_is_what_kestra_gets_at_the_usual_path():
+    """Docker refuses a bind mount whose source does not exist on its host ("bind source path does
+    not exist"); a rootless engine listens on $XDG_RUNTIME_DIR/docker.sock."""
+    stack = run({**LOCAL, "kestra-gcp:dockerSocket": "/run/user/1000/docker.sock"})
+    mounts = {m["target"]: m for m in container(stack, "kestra").inputs["mounts"]}
+    assert mounts["/var/run/docker.sock"] == {
+        "type": "bind", "source": "/run/user/1000/docker.sock", "target": "/var/run/docker.sock"
+    }

@@ -1,9 +1,8 @@
 """The runtime contract: whichever way the stack gets its Kestra, it yields the same things.
 
-`__main__.py` picks one runtime — Kestra in Docker (`infra/runtime.py`), Kestra on GKE
-(`infra/gke.py`) or an existing Kestra at `kestraUrl` (`external_runtime`) — and hands its
-`KestraRuntimeOutputs` to the flows' deployment and to the stack outputs. Nothing downstream knows
-which runtime it got.
+`__main__.py` picks one runtime — Kestra in Docker (`docker.py`), Kestra on GKE (`gke/`) or an
+existing Kestra at `kestraUrl` (`external.py`) — and hands its `KestraRuntimeOutputs` to the flows'
+deployment and to the stack outputs. Nothing downstream knows which runtime it got.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
-
-from infra.config import StackConfig
 
 
 @dataclass(frozen=True)
@@ -26,9 +23,3 @@ class KestraRuntimeOutputs:
     deadline: Optional[float] = None  # seconds each API call may retry (None: the client's default)
     # Whether the stack handed this Kestra the optional GitHub token / Gemini key itself.
     configures_secrets: bool = False
-
-
-def external_runtime(config: StackConfig) -> KestraRuntimeOutputs:
-    """An existing Kestra at `kestraUrl`: the stack controls none of its configuration."""
-    url = config.access.external_url
-    return KestraRuntimeOutputs(url=url, password=config.access.password, internal_url=url, ready=[])

@@ -17,11 +17,30 @@ SERVICES_RANGE_NAME, SERVICES_CIDR = "services", "10.28.0.0/20"
 # larger; a /20 leaves room for more instances).
 PRIVATE_SERVICES_PREFIX_LENGTH = 20
 SERVICE_NETWORKING = "servicenetworking.googleapis.com"
+# The VPC peering a private services connection adds to the network (the connection's `peering`).
+SERVICE_NETWORKING_PEERING = "servicenetworking-googleapis-com"
 # Where Google's load balancers send health checks from (Cloud Load Balancing docs, "Health
 # checks overview", probe IP ranges for global external Application Load Balancers).
 HEALTH_CHECK_RANGES = ("130.211.0.0/22", "35.191.0.0/16")
 NODE_TAG = "kestra-gke-node"
 KESTRA_PORTS = ("8080", "8081")  # Kestra's API/UI and management (health) ports
+
+
+def connection_deletion_policy(owns_network: bool) -> str:
+    """How `pulumi destroy` ends the private services connection.
+
+    Cloud SQL keeps a deleted instance's producer resources on the connection for up to four days
+    (cloud.google.com/sql/docs/postgres/delete-instance), and until then Service Networking refuses
+    to delete it ("Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore,
+    etc.) are still using this connection": terraform-provider-google#16275). With the provider's
+    default ("DELETE") the destroy stops there, and the peering it leaves blocks deleting the
+    network. "REMOVE_PEERING" tries the same delete and, when it is refused, removes the peering
+    from the network so the network can go (pulumi_gcp/servicenetworking/connection.py, "Deleting a
+    connection"): right for a network the stack owns, as the destroy deletes the instance first
+    (it depends on the connection) and the network right after. In a network the stack does not
+    own, others may use the connection: "ABANDON" leaves it, and its peering, in place.
+    """
+    return "REMOVE_PEERING" if owns_network else "ABANDON"
 
 
 @dataclass(frozen=True)
@@ -41,7 +60,10 @@ class GkeNetwork(pulumi.ComponentResource):
       a subnet with secondary ranges for pods and services (VPC-native) and Private Google Access;
     - private services access (an allocated range and the `servicenetworking` peering) so Cloud SQL
       gets a private IP only. In a network the stack does not own, the peering may exist already
-      (`update_on_creation_fail` adds the range to it) and is abandoned, not deleted, on destroy;
+      (`update_on_creation_fail` adds the range to it, keeping the ranges it holds) and is
+      abandoned, not deleted, on destroy;
+      in the stack's own network, destroy removes the peering should Cloud SQL still hold the
+      connection (`connection_deletion_policy`);
     - a Cloud Router with Cloud NAT for the subnet only: the nodes have no external IP, yet pull
       images from Docker Hub and reach the internet for the flows;
     - an ingress rule letting Google's health-check ranges reach Kestra's ports on the nodes.
@@ -95,13 +117,20 @@ class GkeNetwork(pulumi.ComponentResource):
             description="Private services access (Cloud SQL); managed by Pulumi (kestra-gcp)",
             opts=kept,
         )
+        ranges: pulumi.Input = [self.private_services_range.name]
+        if not self.owns_network:
+            # The network's connection, if it has one, is patched with this list and Force
+            # (update_on_creation_fail): it must keep the ranges it holds (`held_ranges`).
+            ranges = pulumi.Output.all(self.held_ranges(args), self.private_services_range.name).apply(
+                lambda held_and_own: sorted({*held_and_own[0], held_and_own[1]})
+            )
         self.private_services = gcp.servicenetworking.Connection(
             "private-services",
             network=self.network_id,
             service=SERVICE_NETWORKING,
-            reserved_peering_ranges=[self.private_services_range.name],
+            reserved_peering_ranges=ranges,
             update_on_creation_fail=not self.owns_network,
-            deletion_policy=None if self.owns_network else "ABANDON",
+            deletion_policy=connection_deletion_policy(self.owns_network),
             opts=kept,
         )
         self.router = gcp.compute.Router(
@@ -132,3 +161,32 @@ class GkeNetwork(pulumi.ComponentResource):
         self.register_outputs(
             {"network_id": self.network_id, "subnet_id": self.subnet_id, "private_services": self.private_services.id}
         )
+
+    def held_ranges(self, args: GkeNetworkArgs) -> pulumi.Input:
+        """The allocated ranges the existing network's private services connection holds, read
+        from GCP at every preview and update ([] when the network has none).
+
+        With update_on_creation_fail the provider patches an existing connection with this
+        resource's ranges alone, UpdateMask("reservedPeeringRanges").Force(true)
+        (terraform-provider-google, google/services/servicenetworking/
+        resource_service_networking_connection.go): ranges left out are dropped, and the services
+        using them (other Cloud SQL instances, Memorystore…) lose them. No data source reads a
+        connection, so it is read as a resource (`Connection.get`: the provider imports it by
+        `<network>:<service>` and reads its reservedPeeringRanges) when Service Networking's
+        peering shows that there is one (compute.getNetworkPeering; the peering is named after
+        the service).
+        """
+        network_id = f"projects/{args.project}/global/networks/{args.network}"
+        try:
+            peering = gcp.compute.get_network_peering(network=network_id, name=SERVICE_NETWORKING_PEERING)
+            connected = bool(peering.state or peering.peer_network)
+        except Exception as exc:  # noqa: BLE001 a peering that is not there
+            if "not found" not in str(exc):
+                raise
+            connected = False
+        if not connected:
+            return []
+        held = gcp.servicenetworking.Connection.get(
+            "held-private-services", f"{network_id}:{SERVICE_NETWORKING}", opts=pulumi.ResourceOptions(parent=self)
+        )
+        return held.reserved_peering_ranges.apply(lambda r: list(r or []))

@@ -11,7 +11,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.gke_network import NODE_TAG, PODS_RANGE_NAME, SERVICES_RANGE_NAME
+from infra.runtimes.gke.network import NODE_TAG, PODS_RANGE_NAME, SERVICES_RANGE_NAME
 
 # The control plane's block in a private cluster (a /28 outside the network's other ranges).
 MASTER_CIDR = "172.16.0.32/28"
