@@ -135,7 +135,7 @@ VIOLATIONS = [
               r"resource 'kestra-postgres' \(docker:index/container:Container\): envs\[2\] \(POSTGRES_PASSWORD\) "
               r"holds a credential but is not a Pulumi secret.*Fix: "),
     # KEY as a whole name part (the README's promise), not only API_KEY / PRIVATE_KEY / ACCESS_KEY.
-    Violation("plaintext-signing-key-env", "local_project", "infra/runtime.py",
+    Violation("plaintext-signing-key-env", "local_project", "infra/runtimes/docker.py",
               "            envs=postgres_envs,\n",
               '            envs=["POSTGRES_DB=kestra", "POSTGRES_USER=kestra", "SIGNING_KEY=9f2c4e6a8b0d1f3e"],\n',
               "docker-env-credentials-are-secrets",
@@ -143,7 +143,7 @@ VIOLATIONS = [
               r"holds a credential but is not a Pulumi secret"),
     # A plaintext URL that embeds a secret config value: caught on upstream's host too, which gives
     # the pack no PULUMI_CONFIG_SECRET_KEYS (the engine's ConfigureStack says which keys are secret).
-    Violation("postgres-password-in-database-url", "local_project", "infra/runtime.py",
+    Violation("postgres-password-in-database-url", "local_project", "infra/runtimes/docker.py",
               "            envs=postgres_envs,\n",
               '            envs=["POSTGRES_DB=kestra", "DATABASE_URL=postgresql://kestra:" + '
               '__import__("pulumi").Config().require("postgresPassword") + "@postgres:5432/kestra"],\n',
