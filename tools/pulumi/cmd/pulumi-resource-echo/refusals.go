@@ -297,11 +297,22 @@ func init() {
 		"storage.googleapis.com": {
 			"gcp:storage/bucket:Bucket", "gcp:storage/bucketObject:BucketObject",
 			"gcp:storage/notification:Notification", "gcp:storage/bucketIAMMember:BucketIAMMember",
+			// The grants and ACLs only the policy pack's tests create.
+			"gcp:storage/bucketIAMBinding:BucketIAMBinding", "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
+			"gcp:storage/bucketAccessControl:BucketAccessControl", "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+			"gcp:storage/objectAccessControl:ObjectAccessControl", "gcp:storage/bucketACL:BucketACL",
+			"gcp:storage/defaultObjectACL:DefaultObjectACL", "gcp:storage/objectACL:ObjectACL",
 		},
-		"bigquery.googleapis.com": {"gcp:bigquery/dataset:Dataset", "gcp:bigquery/datasetIamMember:DatasetIamMember"},
+		"bigquery.googleapis.com": {
+			"gcp:bigquery/dataset:Dataset", "gcp:bigquery/datasetIamMember:DatasetIamMember",
+			"gcp:bigquery/datasetIamBinding:DatasetIamBinding", "gcp:bigquery/datasetIamPolicy:DatasetIamPolicy",
+			"gcp:bigquery/datasetAccess:DatasetAccess",
+		},
 		"pubsub.googleapis.com": {
 			"gcp:pubsub/topic:Topic", "gcp:pubsub/subscription:Subscription",
 			"gcp:pubsub/topicIAMMember:TopicIAMMember", "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+			"gcp:pubsub/topicIAMBinding:TopicIAMBinding", "gcp:pubsub/topicIAMPolicy:TopicIAMPolicy",
+			"gcp:pubsub/subscriptionIAMBinding:SubscriptionIAMBinding", "gcp:pubsub/subscriptionIAMPolicy:SubscriptionIAMPolicy",
 		},
 		"iam.googleapis.com": {
 			"gcp:serviceaccount/account:Account", "gcp:serviceaccount/key:Key", "gcp:serviceaccount/iAMMember:IAMMember",
