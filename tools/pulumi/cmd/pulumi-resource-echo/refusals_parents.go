@@ -59,6 +59,7 @@ func init() {
 		{op: "create", types: []string{"gcp:bigquery/datasetIamMember:DatasetIamMember"}, check: refuseGrantWithoutDataset},
 		{op: "create", types: []string{"gcp:storage/bucketIAMMember:BucketIAMMember"}, check: refuseGrantWithoutBucket},
 		{op: "create", types: []string{"gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember"}, check: refuseGrantWithoutSubscription},
+		{op: "create", types: []string{"gcp:serviceaccount/iAMMember:IAMMember"}, check: refuseGrantOnMissingAccount},
 		{op: "create", types: namespacedTypes, check: refuseObjectWithoutNamespace},
 		{op: "create", types: memberTypes, check: refuseGrantToMissingAccount},
 	}
@@ -148,6 +149,21 @@ func refuseGrantWithoutSubscription(c cloud, o *operation) error {
 	}
 	return fmt.Errorf("Error retrieving IAM policy for pubsub subscription %q: %s", sub,
 		googleapiError(404, fmt.Sprintf("Resource not found (resource=%s).", lastSegment(sub)), "notFound"))
+}
+
+// A grant on a service account that IAM does not know (yet): the provider's getIamPolicy of the
+// account answers 404 "Unknown service account" (pulumi/pulumi-google-native#836, a Workload
+// Identity binding on an account IAM did not find), wrapped by
+// google/services/resourcemanager/iam_service_account.go (GetResourceIamPolicy: "Error retrieving
+// IAM policy for %s", DescribeResource "service account '<id>'"). Judged before the members, and
+// before a Workload Identity member's pool (refusals.go), which only setIamPolicy checks.
+func refuseGrantOnMissingAccount(c cloud, o *operation) error {
+	id := o.str("serviceAccountId") // projects/<p>/serviceAccounts/<email>, or the email
+	if c.isUp(accountType, func(h held) bool { return h.str("name") == id || h.str("email") == lastSegment(id) }) {
+		return nil
+	}
+	return fmt.Errorf("Error retrieving IAM policy for service account '%s': %s", id,
+		googleapiError(404, "Unknown service account", "notFound"))
 }
 
 // A grant to a user-managed service account of the project that IAM does not know (yet): setIamPolicy

@@ -148,3 +148,22 @@ func TestANamespacedObjectIsRefusedUntilItsNamespacesCreateHasEnded(t *testing.T
 	// A cluster-scoped object has no namespace to wait for.
 	mustCreate(t, p, namespaceType, "other", map[string]any{"metadata": map[string]any{"name": "other"}})
 }
+
+func TestAGrantOnAServiceAccountIsRefusedUntilTheAccountsCreateHasEnded(t *testing.T) {
+	p := gcpCloud(t, 300)
+	enable(t, p, "iam.googleapis.com")
+	account := "projects/" + testProject + "/serviceAccounts/kestra-sa@" + testProject + ".iam.gserviceaccount.com"
+	binding := map[string]any{"serviceAccountId": account, "role": "roles/iam.workloadIdentityUser",
+		"member": "serviceAccount:" + testProject + ".svc.id.goog[kestra/kestra]"}
+	want := "Error retrieving IAM policy for service account '" + account + "': googleapi: Error 404: " +
+		"Unknown service account, notFound"
+	refused(t, create(p, "gcp:serviceaccount/iAMMember:IAMMember", "workload-identity", binding), want)
+	done := startSlow(t, p, accountType, "service-account", map[string]any{"project": testProject, "accountId": "kestra-sa"})
+	refused(t, create(p, "gcp:serviceaccount/iAMMember:IAMMember", "workload-identity", binding), want)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The account is there: now the member's pool is judged (refusals.go).
+	refused(t, create(p, "gcp:serviceaccount/iAMMember:IAMMember", "workload-identity", binding),
+		"Error 400: Identity Pool does not exist ("+testProject+".svc.id.goog)")
+}

@@ -159,6 +159,7 @@ func TestEveryTypeOfTheStackThatCallsAnEnabledAPIIsMapped(t *testing.T) {
 func TestAWorkloadIdentityMemberIsRefusedUntilAClusterMadeItsPool(t *testing.T) {
 	p := gcpCloud(t, 300)
 	enable(t, p, "iam.googleapis.com", "container.googleapis.com")
+	mustCreate(t, p, accountType, "service-account", map[string]any{"project": testProject, "accountId": "kestra-sa"})
 	account := fmt.Sprintf("projects/%s/serviceAccounts/kestra-sa@%s.iam.gserviceaccount.com", testProject, testProject)
 	binding := map[string]any{
 		"serviceAccountId": account, "role": "roles/iam.workloadIdentityUser",
