@@ -11,6 +11,24 @@ the failure of its own resource with its own message. Slow creates are given mor
 elsewhere, and enabling an API more still (the program registers the gke profile's resources over
 seconds), so that a resource created alongside the one it needs meets it still being created
 however loaded the machine is.
+
+Edges no mutant proves, and why:
+- The Helm release's waits for the node pool, the Cloud NAT, the Workload Identity binding, the
+  internal-storage grant, the Cloud SQL user and database, and the APIs: each is needed by the
+  release's pods (nodes to run on, images pulled through the NAT, credentials, a database to
+  migrate), and on the echo plugins the pods run nowhere; the Helm API accepts the release either
+  way. The release's wait for its namespace goes through the Secrets and the ConfigMap it names
+  (kubernetes-objects-wait-for-the-namespace proves theirs).
+- The node pool's wait for the node account's role: GKE accepts nodes whose account lacks
+  roles/container.defaultNodeServiceAccount and only stops sending their logs and metrics (GKE docs,
+  "Troubleshoot service accounts in GKE"); nothing refuses a create.
+- The notification's topic (its id as an input): the notification also waits for the publisher
+  grant on that topic, which names the topic by its output (publisher-grant-names-the-topic-by-its-
+  output, notification-waits-for-the-storage-agents-publisher-grant), and GCS answers the same 403
+  for a missing topic as for a missing grant.
+- The cluster's and the node pool's node account (its email in node_config): GKE's answer for a
+  node account that does not exist is not modelled (no source for its text was found), so the
+  echo plugin accepts either create without it.
 """
 
 from __future__ import annotations
@@ -45,13 +63,28 @@ def api_refused(kind: str, title: str) -> str:
     return lit(f"Error creating {kind}: googleapi: Error 403: {title} has not been used in project ")
 
 
-SA = f"projects/{PROJECT_ID}/serviceAccounts/kestra-sa@{PROJECT_ID}.iam.gserviceaccount.com"
-GCP, GCP_APIS, GKE_NETWORK, GKE, GKE_SQL = "gcp", "gcp-apis", "gke-network", "gke", "gke-sql"
+EMAIL = f"kestra-sa@{PROJECT_ID}.iam.gserviceaccount.com"
+SA = f"projects/{PROJECT_ID}/serviceAccounts/{EMAIL}"
+GCP, GCP_APIS, GCP_PARENTS, GKE_NETWORK, GKE, GKE_SQL = "gcp", "gcp-apis", "gcp-parents", "gke-network", "gke", "gke-sql"
 # batch -> (the profile's fixture, whether its refusals are of APIs not yet enabled)
 BATCHES = {
-    GCP: ("gcp_project", True), GCP_APIS: ("gcp_project", True), GKE_NETWORK: ("gke_project", True),
-    GKE: ("gke_project", False), GKE_SQL: ("gke_project", False),
+    GCP: ("gcp_project", True), GCP_APIS: ("gcp_project", True), GCP_PARENTS: ("gcp_project", False),
+    GKE_NETWORK: ("gke_project", True), GKE: ("gke_project", False), GKE_SQL: ("gke_project", False),
 }
+# The grants name the account by its email instead of its output, and wait for what the account
+# waits for (the APIs): they are created alongside the account and the resources they are on.
+GRANTS_WITHOUT_THE_ACCOUNT = (
+    ('member = self.account.email.apply(lambda email: f"serviceAccount:{email}")',
+     'member = f"serviceAccount:{args.account_id}@{args.project}.iam.gserviceaccount.com"'),
+    ("child = pulumi.ResourceOptions(parent=self)\n        self.account = gcp.serviceaccount.Account(",
+     "child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))\n"
+     "        self.account = gcp.serviceaccount.Account("),
+)
+# Created alongside the instance, the user or database reaches Cloud SQL either before the
+# instance's insert (404) or while it runs (400): both are Cloud SQL's answer (refusals.go).
+SQL_INSTANCE_NOT_UP = "(" + "|".join((
+    lit("Error 404: The Cloud SQL instance does not exist., instanceDoesNotExist"),
+    lit("Error 400: Invalid request: Invalid request since instance is not running., invalid"))) + ")"
 NAMED_INSTANCE = ("            database_version=DATABASE_VERSION,",
                   "            name=\"kestra-sql\",\n            database_version=DATABASE_VERSION,")
 
@@ -97,6 +130,53 @@ MUTANTS = {
         "gcp:serviceaccount:Key service-account-key",
         lit("Error creating service account key: googleapi: Error 403: Identity and Access Management (IAM) API "
             "has not been used in project ")),
+    # The grants and the subscription are created alongside the resources they need (GCP_PARENTS:
+    # these APIs are enabled in 1.5 s, the parents then take 1.5 s to create).
+    "grants-name-the-account-by-its-output": Mutant(GCP_PARENTS, GRANTS_WITHOUT_THE_ACCOUNT,
+        "gcp:projects:IAMMember project-bigquery-jobUser",
+        lit(f"Request `Create IAM Members roles/bigquery.jobUser serviceAccount:{EMAIL} for project \"{PROJECT_ID}\"` "
+            "returned error: Batch request and retried single request ") + ".*"
+        + lit(f"both failed. Final error: Error applying IAM policy for project \"{PROJECT_ID}\": Error setting IAM "
+              f"policy for project \"{PROJECT_ID}\": googleapi: Error 400: Service account {EMAIL} does not exist., "
+              "badRequest")),
+    "dataset-grants-name-the-datasets-by-their-outputs": Mutant(GCP_PARENTS, (
+        *GRANTS_WITHOUT_THE_ACCOUNT,
+        ("dataset_ids=bigquery.dataset_ids,", "dataset_ids={key: key for key in gcp_cfg.dataset_ids},")),
+        "gcp:bigquery:DatasetIamMember dataset-raw-editor",
+        lit(f"Error retrieving IAM policy for Bigquery Dataset {PROJECT_ID}/raw: googleapi: Error 404: Not found: "
+            f"Dataset {PROJECT_ID}:raw, notFound")),
+    "bucket-grant-names-the-bucket-by-its-output": Mutant(GCP_PARENTS, (
+        *GRANTS_WITHOUT_THE_ACCOUNT,
+        ("bucket_name=storage.bucket_name,\n            bucket_object_role=",
+         "bucket_name=gcp_cfg.bucket_name,\n            bucket_object_role=")),
+        "gcp:storage:BucketIAMMember bucket-objects",
+        lit(f"Error retrieving IAM policy for storage bucket \"b/{PROJECT_ID}-kestra\": googleapi: Error 404: The "
+            "specified bucket does not exist., notFound")),
+    "subscription-grant-names-the-subscription-by-its-output": Mutant(GCP_PARENTS, (
+        *GRANTS_WITHOUT_THE_ACCOUNT,
+        ("subscription_id=events.subscription_id,",
+         "subscription_id=f\"projects/{gcp_cfg.project}/subscriptions/{gcp_cfg.subscription_name}\",")),
+        "gcp:pubsub:SubscriptionIAMMember subscription-subscriber",
+        lit(f"Error retrieving IAM policy for pubsub subscription \"projects/{PROJECT_ID}/subscriptions/file-upload-sub\""
+            ": googleapi: Error 404: Resource not found (resource=file-upload-sub)., notFound")),
+    "subscription-names-the-topic-by-its-output": Mutant(GCP_PARENTS, (
+        ("topic=self.topic.id,\n            ack_deadline_seconds=",
+         "topic=f\"projects/{args.project}/topics/{args.topic_name}\",\n            ack_deadline_seconds="),),
+        "gcp:pubsub:Subscription subscription",
+        lit("Error creating Subscription: googleapi: Error 404: Resource not found (resource=file-upload-events)., "
+            "notFound")),
+    # The notification waits for what the bucket waits for (the APIs) instead of the bucket, and
+    # names its topic: otherwise the grant it waits for comes after the bucket anyway.
+    "notification-names-the-bucket-by-its-output": Mutant(GCP_PARENTS, (
+        ("bucket_name=storage.bucket_name,\n            topic_name=",
+         "bucket_name=gcp_cfg.bucket_name,\n            topic_name="),
+        ("topic=self.topic.id,\n            payload_format=",
+         "topic=f\"projects/{args.project}/topics/{args.topic_name}\",\n            payload_format="),
+        ("opts=pulumi.ResourceOptions(parent=self, depends_on=[self.publisher_grant]),",
+         "opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),")),
+        "gcp:storage:Notification upload-notification",
+        lit(f"Error creating notification config for bucket {PROJECT_ID}-kestra: googleapi: Error 404: The specified "
+            "bucket does not exist., notFound")),
     # --- gke profile -----------------------------------------------------------------------------
     "network-waits-for-the-compute-api": Mutant(GKE_NETWORK, (
         ("deps = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))\n"
@@ -114,8 +194,15 @@ MUTANTS = {
          "        kube = pulumi.ResourceOptions(parent=self, provider=args.provider)",
          "deps = child\n        kube = pulumi.ResourceOptions(parent=self, provider=args.provider)"),),
         "gcp:storage:Bucket internal-storage", api_refused("Bucket", "Cloud Storage API")),
+    # The node pool waits for nothing the cluster waits for, and the cluster also for the node
+    # role: without the cluster edge the pool's create starts before the cluster's.
     "node-pool-names-the-cluster-by-its-output": Mutant(GKE, (
-        ("cluster=self.cluster.name,", "cluster=args.name,"),), "gcp:container:NodePool node-pool",
+        ("cluster=self.cluster.name,", "cluster=args.name,"),
+        ('opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_grant], ignore_changes=["initialNodeCount"]),',
+         'opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),'),
+        ('pulumi.ResourceOptions(ignore_changes=["nodeConfig", "initialNodeCount"]),',
+         'pulumi.ResourceOptions(depends_on=[self.node_grant], ignore_changes=["nodeConfig", "initialNodeCount"]),')),
+        "gcp:container:NodePool node-pool",
         lit(f"error creating NodePool: googleapi: Error 404: Not found: projects/{PROJECT_ID}/locations/")
         + r"[a-z0-9-]+" + lit("/clusters/kestra-dev., notFound")),
     "cloud-sql-waits-for-the-private-services-connection": Mutant(GKE, (
@@ -129,6 +216,28 @@ MUTANTS = {
         "gcp:serviceaccount:IAMMember workload-identity",
         lit(f"Error applying IAM policy for service account '{SA}': Error setting IAM policy for service account "
             f"'{SA}': googleapi: Error 400: Identity Pool does not exist ({PROJECT_ID}.svc.id.goog).")),
+    # The grant names the bucket and the account, and waits for what the bucket waits for (the APIs).
+    "internal-storage-grant-names-the-bucket-by-its-output": Mutant(GKE, (
+        ('"internal-storage-objects", bucket=self.bucket.name, role=STORAGE_ROLE, member=member, opts=child',
+         '"internal-storage-objects", bucket=internal_storage_bucket_name(args.project), role=STORAGE_ROLE, '
+         'member=f"serviceAccount:kestra-sa@{args.project}.iam.gserviceaccount.com", opts=deps'),),
+        "gcp:storage:BucketIAMMember internal-storage-objects",
+        lit(f"Error retrieving IAM policy for storage bucket \"b/{PROJECT_ID}-kestra-internal\": googleapi: Error 404: "
+            "The specified bucket does not exist., notFound")),
+    "kubernetes-objects-wait-for-the-namespace": Mutant(GKE, (
+        ("in_namespace = pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[self.namespace]))",
+         "in_namespace = kube"),),
+        "kubernetes:core/v1:Secret secret-env",
+        lit('resource "urn:pulumi:') + r'[^"]*' + lit('::secret-env" was not successfully created by the Kubernetes API '
+                                                   'server: namespaces "kestra" not found')),
+    # The binding names the account, and waits for what the account waits for (the APIs) instead of
+    # the cluster (GKE_SQL: the GKE batch removes the cluster edge alone).
+    "workload-identity-binding-names-the-account-by-its-output": Mutant(GKE_SQL, (
+        ("service_account_id=args.service_account_name,", f"service_account_id=\"{SA}\","),
+        ("opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.workload_pool_ready)),", "opts=deps,")),
+        "gcp:serviceaccount:IAMMember workload-identity",
+        lit(f"Error retrieving IAM policy for service account '{SA}': googleapi: Error 404: Unknown service account, "
+            "notFound")),
     # The user and the database wait for what the instance waits for instead of the instance (named).
     "cloud-sql-user-names-the-instance-by-its-output": Mutant(GKE_SQL, (
         NAMED_INSTANCE,
@@ -138,8 +247,7 @@ MUTANTS = {
          "opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(additional_secret_outputs=[\"password\"], "
          "depends_on=list(args.depends_on))),")),
         "gcp:sql:User user",
-        lit("Error, failed to insert user kestra into instance kestra-sql: googleapi: Error 400: Invalid request: "
-            "Invalid request since instance is not running., invalid")),
+        lit("Error, failed to insert user kestra into instance kestra-sql: googleapi: ") + SQL_INSTANCE_NOT_UP),
     "cloud-sql-database-names-the-instance-by-its-output": Mutant(GKE_SQL, (
         NAMED_INSTANCE,
         ("            instance=self.instance.name,\n            name=DATABASE,\n            deletion_policy=\"ABANDON\",\n"
@@ -147,8 +255,7 @@ MUTANTS = {
          "            instance=\"kestra-sql\",\n            name=DATABASE,\n            deletion_policy=\"ABANDON\",\n"
          "            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=list(args.depends_on))),")),
         "gcp:sql:Database database",
-        lit("Error creating Database: googleapi: Error 400: Invalid request: Invalid request since instance is not "
-            "running., invalid")),
+        lit("Error creating Database: googleapi: ") + SQL_INSTANCE_NOT_UP),
 }
 
 

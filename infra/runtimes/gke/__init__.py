@@ -101,7 +101,10 @@ class KestraGke(pulumi.ComponentResource):
                 max_nodes=settings.max_nodes,
                 release_channel=settings.release_channel,
                 labels=args.labels,
-                depends_on=[*apis, self.network.nat],
+                # Not the NAT: GKE creates a private cluster without it (its nodes reach the control
+                # plane and Google's APIs inside the VPC, privateIpGoogleAccess), so the 5-15 minute
+                # create starts without waiting for the router. The release waits for the NAT.
+                depends_on=apis,
             ),
             child,
         )
@@ -131,7 +134,11 @@ class KestraGke(pulumi.ComponentResource):
                 project=args.project,
                 region=args.region,
                 provider=self.cluster.provider,
-                cluster_ready=[self.cluster.node_pool],
+                # Pods need nodes, and the private nodes pull Kestra's images from Docker Hub
+                # through Cloud NAT: they have no external IP ("About network isolation in GKE",
+                # cloud.google.com/kubernetes-engine/docs/concepts/network-isolation: outbound
+                # internet access of private nodes is through Cloud NAT).
+                cluster_ready=[self.cluster.node_pool, self.network.nat],
                 workload_pool_ready=[self.cluster.cluster],
                 database=self.database,
                 endpoint=self.endpoint,

@@ -163,7 +163,7 @@ class KestraOnGkeArgs:
     project: str
     region: str
     provider: k8s.Provider
-    cluster_ready: Sequence[pulumi.Resource]  # the node pool: pods need nodes
+    cluster_ready: Sequence[pulumi.Resource]  # the node pool (pods need nodes) and the NAT (their images)
     # The cluster whose workloadIdentityConfig creates the pool <project>.svc.id.goog: IAM refuses
     # a member of that pool until it exists.
     workload_pool_ready: Sequence[pulumi.Resource]

@@ -745,3 +745,18 @@ def test_docker_profiles_have_no_gke_resource(config):
     run = run_stack(config)
     assert not [t for t in run.types() if t.startswith(("kubernetes:", "tls:", "pulumi:providers:kubernetes",
                                                         "gcp:container", "gcp:sql", "gcp:compute"))]
+
+
+def test_the_cluster_waits_for_neither_the_nat_nor_the_node_role(gke_run):
+    # GKE creates a private cluster without Cloud NAT and without the node account's role: the slow
+    # create starts at once. The release needs the NAT (private nodes pull Docker Hub images through
+    # it), the node pool the role (its nodes send logs and metrics with it).
+    graph = _graph(gke_run)
+    cluster = gke_run.one(CLUSTER)
+    nat = gke_run.one("gcp:compute/routerNat:RouterNat")
+    role = next(r for r in gke_run.of_type("gcp:projects/iAMMember:IAMMember")
+                if r.inputs["role"] == "roles/container.defaultNodeServiceAccount")
+    assert not _reaches(graph, cluster.urn, nat.urn)
+    assert not _reaches(graph, cluster.urn, role.urn)
+    assert nat.urn in gke_run.one(RELEASE).dependencies
+    assert role.urn in gke_run.one(NODE_POOL).dependencies

@@ -159,6 +159,7 @@ func TestEveryTypeOfTheStackThatCallsAnEnabledAPIIsMapped(t *testing.T) {
 func TestAWorkloadIdentityMemberIsRefusedUntilAClusterMadeItsPool(t *testing.T) {
 	p := gcpCloud(t, 300)
 	enable(t, p, "iam.googleapis.com", "container.googleapis.com")
+	mustCreate(t, p, accountType, "service-account", map[string]any{"project": testProject, "accountId": "kestra-sa"})
 	account := fmt.Sprintf("projects/%s/serviceAccounts/kestra-sa@%s.iam.gserviceaccount.com", testProject, testProject)
 	binding := map[string]any{
 		"serviceAccountId": account, "role": "roles/iam.workloadIdentityUser",
@@ -199,6 +200,7 @@ func TestANotificationIsRefusedUntilTheStorageAgentMayPublishToTheTopic(t *testi
 	topic := "projects/" + testProject + "/topics/file-upload-events"
 	notification := map[string]any{"bucket": testProject + "-kestra", "topic": topic, "payloadFormat": "JSON_API_V1"}
 	agent := "service-" + projectNumberOf(testProject) + "@gs-project-accounts.iam.gserviceaccount.com"
+	mustCreate(t, p, "gcp:storage/bucket:Bucket", "bucket", bucket())
 	want := []string{
 		"Error creating notification config for bucket " + testProject + "-kestra: googleapi: Error 403: The service " +
 			"account '" + agent + "' does not have permission to publish messages to to the Cloud Pub/Sub topic " +
@@ -223,6 +225,7 @@ func TestANotificationIsRefusedUntilTheStorageAgentMayPublishToTheTopic(t *testi
 	// A grant of the role on the project serves as well.
 	p = gcpCloud(t, 0)
 	enable(t, p, "storage.googleapis.com", "pubsub.googleapis.com")
+	mustCreate(t, p, "gcp:storage/bucket:Bucket", "bucket", bucket())
 	mustCreate(t, p, "gcp:pubsub/topic:Topic", "topic", map[string]any{"name": "file-upload-events", "project": testProject})
 	mustCreate(t, p, "gcp:projects/iAMMember:IAMMember", "publisher", map[string]any{
 		"project": testProject, "role": "roles/pubsub.publisher", "member": "serviceAccount:" + agent})
