@@ -579,10 +579,12 @@ class KestraStandin:
         """Keeps this Kestra's data where Kestra 1.1 on the Docker runtime keeps it: in two named
         volumes of the echo plugins' Docker engine (`store`, PULUMI_ECHO_PLUGIN_STORE). Postgres'
         volume (`database`) holds the JDBC repositories: flows and their revisions, dashboards,
-        executions and the KV metadata (InternalKVStore.put saves the entry through
-        KVMetadataStateStore first); the internal storage's volume (`storage`, LocalStorage under
-        /app/storage) holds the namespace files (``<ns>/_files/…``) and the KV values
-        (``<ns>/_kv/<key>.ion``). A KV entry needs both.
+        executions and the KV metadata; the internal storage's volume (`storage`, LocalStorage
+        under /app/storage) holds the namespace files and the KV values. A KV entry needs both:
+        Kestra 1.1's core/src/main/java/io/kestra/core/storages/kv/InternalKVStore.java `put` saves
+        the entry's metadata with `KvMetadataRepositoryInterface.save`, then the Ion-serialised value
+        with `StorageInterface.put` at `KVStore.storageUri` (``/<ns>/_kv/<key>.ion``); namespace files
+        live under StorageContext's PREFIX_FORMAT_NAMESPACE_FILE (``/<ns>/_files``).
 
         When a volume is removed, or is another volume by the same name (its CreatedAt changed),
         what lived in it is gone: a Kestra started on it finds it empty. The check runs before
