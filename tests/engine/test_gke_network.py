@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.engine.conftest import ECHO_STORE_ENV, PROJECT_ID
 from tests.engine.test_lifecycle import UP
+from tests.engine.test_ordering_mutants import apply_edit
 from tests.support.echo_cloud import live_resources
 
 CONNECTION = "gcp:servicenetworking/connection:Connection"
@@ -42,12 +43,8 @@ def test_gke_destroy_ends_the_connection_cloud_sql_still_holds_and_deletes_the_n
 
 
 def test_with_the_providers_default_deletion_policy_destroy_stops_at_the_connection(gke_project):
-    network_module = gke_project.dir / "infra" / "runtimes" / "gke" / "network.py"
-    source = network_module.read_text()
-    old_policy = source.replace('return "REMOVE_PEERING" if owns_network else "ABANDON"',
-                                'return None if owns_network else "ABANDON"')
-    assert old_policy != source
-    network_module.write_text(old_policy)
+    apply_edit(gke_project.dir, 'return "REMOVE_PEERING" if owns_network else "ABANDON"',
+               'return None if owns_network else "ABANDON"')
     gke_project.pulumi(*UP)
     destroy = gke_project.pulumi("destroy", "--yes", check=False)
     assert destroy.returncode != 0
@@ -103,12 +100,8 @@ def test_an_existing_networks_other_ranges_are_kept_in_its_connection(gke_projec
 
 
 def test_without_reading_them_the_patch_drops_the_ranges_the_connection_held(gke_project):
-    network_module = gke_project.dir / "infra" / "runtimes" / "gke" / "network.py"
-    source = network_module.read_text()
-    unread = source.replace("        if not self.owns_network:\n            # The network's connection",
-                            "        if False:\n            # The network's connection")
-    assert unread != source
-    network_module.write_text(unread)
+    apply_edit(gke_project.dir, "        if not self.owns_network:\n            # The network's connection",
+               "        if False:\n            # The network's connection")
     existing = seed_existing_connection(gke_project, "google-managed-services-default")
     gke_project.set_config({"gkeNetwork": "default"})
     gke_project.pulumi(*UP)
