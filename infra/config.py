@@ -87,6 +87,78 @@ _NETWORK_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DOMAIN_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+# Cloud SQL for PostgreSQL's default max_connections by the instance's memory (Google's "Quotas and
+# limits" page, cloud.google.com/sql/docs/postgres/quotas, "Maximum concurrent connections"): rows
+# "0.6 GB (db-f1-micro) 25, 1.7 GB (db-g1-small) 50, 3.75-6 GB 100, 6-7.5 GB 200, 7.5-15 GB 400,
+# 15-30 GB 500, 30-60 GB 600, 60-120 GB 800, 120 GB and more 1,000". A memory on a row's upper
+# bound counts in that row (the lower figure). PostgreSQL keeps superuser_reserved_connections (3
+# by default) of them for superusers.
+CLOUD_SQL_MAX_CONNECTIONS = ((0.6, 25), (1.7, 50), (6, 100), (7.5, 200), (15, 400), (30, 500), (60, 600),
+                             (120, 800), (float("inf"), 1000))
+SUPERUSER_RESERVED_CONNECTIONS = 3
+# Per Kestra JVM: Kestra 1.1 sets no pool size, so HikariCP's default maximumPoolSize (10) applies, and
+# minimumIdle defaults to it, so every JVM holds all 10 (measured: 10 per component on Kestra 1.1.7).
+KESTRA_CONNECTIONS_PER_JVM = 10
+# The gke runtime's single-replica Deployments besides the workers: webserver (with its embedded
+# indexer), executor, scheduler.
+KESTRA_SINGLE_COMPONENTS = 3
+# Tiers suggested when the chosen one is too small (1 vCPU per 3.75 GB, as the default).
+_LARGER_SQL_TIERS = ("db-custom-2-7680", "db-custom-4-15360", "db-custom-8-30720", "db-custom-16-61440",
+                     "db-custom-32-122880")
+
+
+def cloud_sql_memory_gb(tier: str) -> Optional[float]:
+    """The memory of a Cloud SQL tier in GB, or None for a tier name this does not know."""
+    shared = {"db-f1-micro": 0.6, "db-g1-small": 1.7}
+    if tier in shared:
+        return shared[tier]
+    custom = re.fullmatch(r"db-custom-(\d+)-(\d+)", tier)
+    if custom:
+        return int(custom.group(2)) / 1024
+    standard = re.fullmatch(r"db-n1-(standard|highmem)-(\d+)", tier)
+    if standard:
+        return int(standard.group(2)) * (3.75 if standard.group(1) == "standard" else 6.5)
+    return None
+
+
+def cloud_sql_max_connections(tier: str) -> Optional[int]:
+    """Cloud SQL's default max_connections for `tier` (None when the tier is not known here)."""
+    memory = cloud_sql_memory_gb(tier)
+    if memory is None:
+        return None
+    return next(limit for bound, limit in CLOUD_SQL_MAX_CONNECTIONS if memory <= bound)
+
+
+def kestra_peak_connections(worker_replicas: int) -> int:
+    """The PostgreSQL connections Kestra on GKE may hold at once: during a rolling update.
+
+    The chart leaves each Deployment's strategy to Kubernetes' default (RollingUpdate, maxSurge 25%
+    rounded up: one extra pod for a single replica), and a configuration change restarts every
+    Deployment at once (the checksum/config annotation, a new Secret name), so each runs its old
+    and its surge pods side by side for a while.
+    """
+    surge = -(-worker_replicas // 4)
+    pods = 2 * KESTRA_SINGLE_COMPONENTS + worker_replicas + surge
+    return pods * KESTRA_CONNECTIONS_PER_JVM
+
+
+def connections_problem(tier: str, worker_replicas: int) -> Optional[str]:
+    """Why `tier` cannot hold the connections of Kestra with `worker_replicas` workers, or None."""
+    limit = cloud_sql_max_connections(tier)
+    if limit is None:
+        return None
+    need = kestra_peak_connections(worker_replicas) + SUPERUSER_RESERVED_CONNECTIONS
+    if need <= limit:
+        return None
+    larger = next((t for t in _LARGER_SQL_TIERS if (cloud_sql_max_connections(t) or 0) >= need), None)
+    return (
+        f"{tier} allows {limit} PostgreSQL connections, and Kestra with {worker_replicas} worker(s) may hold "
+        f"{need - SUPERUSER_RESERVED_CONNECTIONS} during a rolling update ({KESTRA_CONNECTIONS_PER_JVM} per "
+        f"Kestra process, {SUPERUSER_RESERVED_CONNECTIONS} more kept for superusers): choose a larger tier"
+        + (f" such as {larger}" if larger else "") + " or fewer kestraWorkerReplicas"
+    )
+
+
 class ConfigError(pulumi.RunError, ValueError):
     """Raised with one line per invalid key; the message names each key.
 
@@ -548,6 +620,8 @@ def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[Gk
     tier = r.text("cloudSqlTier", GKE_DEFAULTS["cloudSqlTier"])
     if not _SQL_TIER.match(tier):
         r.problems.append(f"{r.name('cloudSqlTier')}: {tier!r} is not a Cloud SQL tier such as db-custom-1-3840")
+    if (problem := connections_problem(tier, worker_replicas)) and _SQL_TIER.match(tier):
+        r.problems.append(f"{r.name('cloudSqlTier')}: {problem}")
     version = _read_kestra_version(r)
     if gcp is None:
         return None

@@ -174,3 +174,44 @@ def test_with_the_compute_api_still_disabled_only_a_named_network_is_refused(mon
     problems = _gcp_problems({**GKE, "kestra-gcp:gkeNetwork": "default"})
     assert len(problems) == 1 and problems[0].startswith("kestra-gcp:gkeNetwork: project acme-data-123 has no network 'default'")
 
+
+
+# Kestra's connections against the Cloud SQL tier. Expected figures: Google's max_connections table
+# (cloud.google.com/sql/docs/postgres/quotas: 3.75-6 GB 100, 6-7.5 GB 200, 7.5-15 GB 400, ...),
+# HikariCP's default pool of 10 per Kestra JVM (10 measured per component on Kestra 1.1.7 and
+# PostgreSQL), and Kubernetes' default rolling update (maxSurge 25% rounded up) of the chart's
+# webserver, executor, scheduler and worker Deployments, which a configuration change rolls at once.
+@pytest.mark.parametrize("tier, workers, fits", [
+    ("db-custom-1-3840", 1, True),   # the defaults: (3 + 1) x 2 pods x 10 = 80 of 100 - 3 reserved
+    ("db-custom-1-3840", 2, True),   # 6 + 2 + 1 surge = 9 pods: 90
+    ("db-custom-1-3840", 3, False),  # 6 + 3 + 1 = 10 pods: 100 > 97
+    ("db-custom-2-7680", 3, True),   # 7.5 GB: 200
+    ("db-custom-2-7680", 14, False),  # 6 + 14 + 4 = 24 pods: 240 > 197
+    ("db-custom-4-15360", 14, True),  # 15 GB: 400
+    ("db-g1-small", 1, False),       # 50
+    ("db-f1-micro", 1, False),       # 25
+])
+def test_the_cloud_sql_tier_must_hold_every_kestra_connection_during_a_rollout(tier, workers, fits):
+    config = {**GKE, "kestra-gcp:cloudSqlTier": tier, "kestra-gcp:kestraWorkerReplicas": str(workers)}
+    if fits:
+        assert _load(config).gke.cloud_sql_tier == tier
+        return
+    problems = _problems(config)
+    assert len(problems) == 1 and problems[0].startswith("kestra-gcp:cloudSqlTier: "), problems
+    assert "kestraWorkerReplicas" in problems[0] and "choose a larger tier such as db-custom-" in problems[0]
+
+
+def test_the_suggested_tier_holds_the_connections():
+    from infra.config import cloud_sql_max_connections, kestra_peak_connections
+
+    problems = _problems({**GKE, "kestra-gcp:kestraWorkerReplicas": "50"})
+    suggested = problems[0].split("such as ")[1].split(" ")[0]
+    assert suggested == "db-custom-32-122880"  # 120 GB: 800 connections; 60 GB has 600 < 6 + 50 + 13 pods x 10
+    assert cloud_sql_max_connections(suggested) >= kestra_peak_connections(50) + 3
+    assert _load({**GKE, "kestra-gcp:kestraWorkerReplicas": "50", "kestra-gcp:cloudSqlTier": suggested})
+
+
+def test_a_tier_whose_memory_is_unknown_here_is_not_judged():
+    # Enterprise Plus or future tier names: Cloud SQL itself is the judge.
+    assert _load({**GKE, "kestra-gcp:cloudSqlTier": "db-perf-optimized-n-8",
+                  "kestra-gcp:kestraWorkerReplicas": "50"}).gke.cloud_sql_tier == "db-perf-optimized-n-8"
