@@ -652,9 +652,23 @@ def run(target: Target, scenario: Scenario, *, tag: str = "") -> dict[str, Answe
     return answers
 
 
-def differences(expected: dict, actual: dict[str, Answer], *, views_skipped: frozenset = frozenset()) -> list[str]:
+# Answers that depend on the database behind Kestra, not on Kestra's code: the recording was made
+# on H2, and the same request gets this other answer from a Kestra on PostgreSQL. The legacy
+# `startDate` search is `start_date > startDate`; H2's generated column keeps the start to the
+# millisecond (jdbc-h2 V1_1__initial.sql: PARSEDATETIME with the pattern ...HH:mm:ss.SSS'Z'), so an
+# execution's own millisecond does not find it, while PostgreSQL's is a TIMESTAMP with microseconds
+# (jdbc-postgres V1_1__initial.sql: PARSE_ISO8601_DATETIME(value #>> '{state, startDate}')), later
+# than its millisecond unless the start fell on a whole millisecond.
+ON_POSTGRES: dict[str, dict] = {
+    "search from the start's millisecond (legacy startDate)": {"total": 1, "results[].id{}": ["@exec@"]},
+}
+
+
+def differences(expected: dict, actual: dict[str, Answer], *, views_skipped: frozenset = frozenset(),
+                alternatives: Optional[dict[str, dict]] = None) -> list[str]:
     """Each way `actual` departs from `expected` (recorded JSON), one line each; the compared
-    fields of the exchanges named in `views_skipped` are not compared (status and content type are)."""
+    fields of the exchanges named in `views_skipped` are not compared (status and content type are).
+    An exchange named in `alternatives` may answer exactly that view instead (`ON_POSTGRES`)."""
     lines = []
     for name, want in expected.items():
         got = actual.get(name)
@@ -666,6 +680,9 @@ def differences(expected: dict, actual: dict[str, Answer], *, views_skipped: fro
         if got.ctype != want["ctype"]:
             lines.append(f"{name}: content type {got.ctype!r}, expected {want['ctype']!r}")
         if name in views_skipped:
+            continue
+        other = (alternatives or {}).get(name)
+        if other is not None and all(got.view.get(path) == value for path, value in other.items()):
             continue
         for path, value in want["view"].items():
             if got.view.get(path) != value:
