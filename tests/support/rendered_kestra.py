@@ -49,16 +49,37 @@ def docker_configuration(config: dict[str, Any]) -> str:
     return docker_environment(config)["KESTRA_CONFIGURATION"]
 
 
-def gke_release(config: dict[str, Any]) -> tuple[str, str, dict]:
-    """(ConfigMap ``_default.yml``, Secret ``secrets.yml``, ``deployments`` values) of the gke
-    runtime's Helm release.
+def gke_release(config: dict[str, Any]) -> tuple[str, str, dict, dict]:
+    """(ConfigMap ``_default.yml``, Secret ``secrets.yml``, ``deployments`` values, the environment
+    Secret's entries) of the gke runtime's Helm release.
 
     The chart (1.0.21 templates/configmap.yaml) writes ``toYaml .Values.configurations.application``:
     the values reach Kestra as YAML, so they are dumped here as YAML too. ``deployments`` says which
-    components the chart runs.
+    components the chart runs; the environment Secret (``common.extraEnvFrom``) holds the
+    ``SECRET_*`` variables every component gets.
     """
     run = run_stack(dict(config), secret_keys=_secret_keys(config))
     values = plain(run.one(RELEASE).inputs["values"])
     public = yaml.safe_dump(values["configurations"]["application"], sort_keys=True)
     secret = plain(run.one(SECRET, "config-secret").inputs["stringData"])["secrets.yml"]
-    return public, secret, values["deployments"]
+    env = plain(run.one(SECRET, "secret-env").inputs["stringData"])
+    return public, secret, values["deployments"], dict(env)
+
+
+# The chart's Deployments (kestra 1.0.21 templates/deployment.yaml): a deployments entry named one
+# of these runs `server <name>`; any other name is a worker group.
+CHART_SERVER_TYPES = ("standalone", "webserver", "executor", "indexer", "scheduler")
+
+
+def chart_command(name: str, content: dict) -> list[str]:
+    """Kestra's arguments in the chart's command for the deployments entry `name`
+    (templates/deployment.yaml: `exec /app/kestra server {{ $type }}` then --worker-group for a
+    worker group, --worker-thread/--thread when workerThreads is set, and extraArgs)."""
+    kind = name if name in CHART_SERVER_TYPES else "worker"
+    args = ["server", kind]
+    if kind == "worker" and name != "worker":
+        args.append(f"--worker-group={name}")
+    if content.get("workerThreads"):
+        args.append(f"--{'worker-thread' if kind == 'standalone' else 'thread'}={content['workerThreads']}")
+    args += list(content.get("extraArgs") or [])
+    return args

@@ -760,3 +760,12 @@ def test_the_cluster_waits_for_neither_the_nat_nor_the_node_role(gke_run):
     assert not _reaches(graph, cluster.urn, role.urn)
     assert nat.urn in gke_run.one(RELEASE).dependencies
     assert role.urn in gke_run.one(NODE_POOL).dependencies
+
+
+def test_chart_command_follows_the_charts_template():
+    from tests.support.rendered_kestra import chart_command
+
+    assert chart_command("webserver", {"enabled": True}) == ["server", "webserver"]
+    assert chart_command("worker", {"enabled": True, "replicas": 2}) == ["server", "worker"]
+    assert chart_command("gpu", {"workerThreads": 4}) == ["server", "worker", "--worker-group=gpu", "--thread=4"]
+    assert chart_command("standalone", {"workerThreads": 8}) == ["server", "standalone", "--worker-thread=8"]
