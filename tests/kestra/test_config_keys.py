@@ -6,7 +6,7 @@ with the source file that reads each, are in `kestra_config_keys.txt` beside thi
 configurations checked are the ones the real program renders for each runtime (Docker:
 ``KESTRA_CONFIGURATION``; gke: the ConfigMap and Secret files the chart merges), with every optional
 block switched on. Booting Kestra with them is the opt-in `real_kestra` tier
-(tests/integration/test_rendered_configuration_boots.py).
+(tests/real_kestra/test_rendered_configuration_boots.py).
 """
 
 from __future__ import annotations
