@@ -12,7 +12,7 @@ Pulumi CLI (the stack's local profile pointed at that Kestra with ``kestraUrl``)
 Kestra is booted from the configuration the runtimes render (tests/support/rendered_kestra.py),
 with only the database host and the storage replaced (see test_rendered_configuration_boots.py).
 Opt-in (`-m real_kestra`): it needs Kestra's launcher (``KESTRA_LAUNCHER``), PostgreSQL's server
-binaries and the engine tier's tools (`scripts/install-tools`).
+binaries and, for the two tests that run the CLI, the engine tier's tools (`scripts/install-tools`).
 """
 
 from __future__ import annotations
@@ -214,9 +214,9 @@ def test_destroy_while_a_flow_runs_leaves_nothing_that_blocks_the_next_up(standa
 
 
 def assert_deployed_again(kestra: Standalone, expected: dict) -> None:
-    """As `assert_deployed`, but a flow deleted and created again continues its revisions (Kestra
-    keeps a deleted flow's revisions: FlowRepository.create after delete), so only the sources and
-    the set of flows are compared."""
+    """As `assert_deployed`, but a flow deleted and created again continues its revisions (Kestra 1.1
+    jdbc AbstractJdbcFlowRepository: delete keeps the rows, marked deleted; save numbers the new one
+    after the last of them), so only the sources and the set of flows are compared."""
     with kestra.client() as client:
         for (ns, flow_id), source in expected["flows"].items():
             assert client.get_flow(ns, flow_id)["source"] == source, (ns, flow_id)
@@ -228,10 +228,11 @@ def assert_deployed_again(kestra: Standalone, expected: dict) -> None:
     print(f"revisions after destroy and up: {sorted(set(held.values()))}")
 
 
-def test_an_execution_survives_a_restart_of_the_executor(engine_project):  # noqa: F811
-    """The gke runtime's components as separate JVMs; the executor gets SIGTERM (as a rolling update
-    or a node drain sends it) while an execution sleeps in the worker, and a new executor starts."""
-    del engine_project  # only to require the same tools as the other fault tests
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_an_execution_survives_a_restart_of_the_executor(signal_name):
+    """The gke runtime's components as separate JVMs; while an execution sleeps in the worker the
+    executor gets SIGTERM (as a rolling update or a node drain sends it) or SIGKILL (a lost node, an
+    OOM kill), and a new executor starts."""
     root = real_kestra.workdir()
     public, secret, deployments, secret_env = gke_release({**GKE, **OPTIONAL_SECRETS})
     pg = Postgres(root / "pg", real_kestra.free_ports(1, 15432, 15532)[0], PG_PASSWORD, tls=True).start()
@@ -259,13 +260,16 @@ def test_an_execution_survives_a_restart_of_the_executor(engine_project):  # noq
                 assert time.monotonic() < deadline, "the execution did not start"
                 time.sleep(0.5)
             executor = jvms["executor"]
-            executor.stop()
+            if signal_name == "SIGTERM":
+                executor.stop()
+            else:
+                executor.kill()
             jvms["executor"] = KestraJvm(executor.args, env, api_port=next(free), management_port=next(free),
                                          log=root / "executor-2.log").start()
             jvms["executor"].wait_healthy()
             final = wait_for_execution(client, execution["id"], timeout=600)
             tasks = {run["taskId"]: run["state"]["current"] for run in final.get("taskRunList") or []}
-            print(f"\nafter the executor's restart: {final['state']['current']}, task runs {tasks}")
+            print(f"\nafter the executor's {signal_name} and restart: {final['state']['current']}, task runs {tasks}")
             assert final["state"]["current"] == "SUCCESS", final
             assert tasks == {"before": "SUCCESS", "wait": "SUCCESS", "after": "SUCCESS"}
     finally:
