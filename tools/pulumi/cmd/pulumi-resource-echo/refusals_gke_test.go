@@ -12,7 +12,6 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
-
 func TestTheNetworksChildrenAreRefusedUntilTheNetworkIsUp(t *testing.T) {
 	p := gcpCloud(t, 300)
 	enable(t, p, "compute.googleapis.com")
@@ -144,7 +143,7 @@ func TestHelmsWaitFailsWithoutNodesImagesOrTheDatabaseAndSucceedsWithThem(t *tes
 	theReleaseTimesOut(t, create(k, helmReleaseType, "kestra", release)) // no NAT for the private nodes
 	nat := map[string]any{"project": testProject, "region": "europe-west2", "router": "router", "name": "nat",
 		"sourceSubnetworkIpRangesToNat": "LIST_OF_SUBNETWORKS",
-		"subnetworks": []any{map[string]any{"name": "projects/" + testProject + "/regions/europe-west2/subnetworks/other"}}}
+		"subnetworks":                   []any{map[string]any{"name": "projects/" + testProject + "/regions/europe-west2/subnetworks/other"}}}
 	mustCreate(t, p, networkType, "network", map[string]any{"name": "network-1a2b3c4", "project": testProject})
 	mustCreate(t, p, routerType, "router", map[string]any{"name": "router", "project": testProject, "region": "europe-west2", "network": testNetwork})
 	mustCreate(t, p, routerNatType, "nat-other", nat)
