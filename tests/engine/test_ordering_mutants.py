@@ -66,10 +66,35 @@ def api_refused(kind: str, title: str) -> str:
 EMAIL = f"kestra-sa@{PROJECT_ID}.iam.gserviceaccount.com"
 SA = f"projects/{PROJECT_ID}/serviceAccounts/{EMAIL}"
 GCP, GCP_APIS, GCP_PARENTS, GKE_NETWORK, GKE, GKE_SQL = "gcp", "gcp-apis", "gcp-parents", "gke-network", "gke", "gke-sql"
+GKE_SUBNETS, GKE_NAT = "gke-subnets", "gke-nat"
+RELEASE_NODES, RELEASE_NAT, RELEASE_USER, RELEASE_DATABASE = ("release-nodes", "release-nat", "release-user",
+                                                              "release-database")
+WRITES_IDENTITY, WRITES_GRANT = "writes-identity", "writes-grant"
 # batch -> (the profile's fixture, whether its refusals are of APIs not yet enabled)
 BATCHES = {
     GCP: ("gcp_project", True), GCP_APIS: ("gcp_project", True), GCP_PARENTS: ("gcp_project", False),
     GKE_NETWORK: ("gke_project", True), GKE: ("gke_project", False), GKE_SQL: ("gke_project", False),
+    GKE_SUBNETS: ("gke_project", False), GKE_NAT: ("gke_project", False),
+    RELEASE_NODES: ("gke_project", False), RELEASE_NAT: ("gke_project", False),
+    RELEASE_USER: ("gke_project", False), RELEASE_DATABASE: ("gke_project", False),
+    WRITES_IDENTITY: ("gke_project", False), WRITES_GRANT: ("gke_project", False),
+}
+# batch -> creates made slower than PROVISIONING_MS ("<type>[::<name>]": ms, the echo plugin's
+# PULUMI_ECHO_GCP_SLOW_MS): the resource whose edge a mutant removes is still being created when
+# the one that needs it starts, however the engine schedules the rest. Each stands for a create
+# that takes Google minutes (a network, a node pool, a Cloud NAT, an IAM grant's propagation…).
+SLOW_ENV = "PULUMI_ECHO_GCP_SLOW_MS"
+SLOW_MS = 12000
+SLOWER = {
+    GKE_SUBNETS: {"gcp:compute/network:Network": 4000},
+    GKE_NAT: {"gcp:compute/network:Network": 4000},
+    GKE_SQL: {"gcp:serviceaccount/account:Account": 5000},
+    RELEASE_NODES: {"gcp:container/nodePool:NodePool": SLOW_MS},
+    RELEASE_NAT: {"gcp:compute/routerNat:RouterNat": SLOW_MS},
+    RELEASE_USER: {"gcp:sql/user:User": SLOW_MS},
+    RELEASE_DATABASE: {"gcp:sql/database:Database": SLOW_MS},
+    WRITES_IDENTITY: {"gcp:serviceaccount/iAMMember:IAMMember::workload-identity": SLOW_MS},
+    WRITES_GRANT: {"gcp:storage/bucketIAMMember:BucketIAMMember::internal-storage-objects": SLOW_MS},
 }
 # The grants name the account by its email instead of its output, and wait for what the account
 # waits for (the APIs): they are created alongside the account and the resources they are on.
@@ -87,6 +112,24 @@ SQL_INSTANCE_NOT_UP = "(" + "|".join((
     lit("Error 400: Invalid request: Invalid request since instance is not running., invalid"))) + ")"
 NAMED_INSTANCE = ("            database_version=DATABASE_VERSION,",
                   "            name=\"kestra-sql\",\n            database_version=DATABASE_VERSION,")
+NET = f"projects/{PROJECT_ID}/global/networks/kestra-net"
+NAMED_NETWORK = ("                auto_create_subnetworks=False,",
+                 "                name=\"kestra-net\",\n                auto_create_subnetworks=False,")
+
+
+def network_missing(kind: str) -> str:
+    return lit(f"Error creating {kind}: googleapi: Error 404: The resource '{NET}' was not found, notFound")
+
+
+# Helm's wait as pulumi-kubernetes reports it (refusals_helm.go): the same whatever the pods lack.
+RELEASE = "kubernetes:helm.sh/v3:Release kestra"
+RELEASE_TIMED_OUT = lit('Helm release "kestra/kestra" was created, but failed to initialize completely. Use Helm CLI to '
+                        "investigate.: failed to become available within allocated timeout. Error: Helm Release "
+                        "kestra/kestra: context deadline exceeded")
+READY = "self.ready: list[pulumi.Resource] = [self.release, self.workload_identity, self.storage_grant]"
+# A KV value is written to the internal storage (the stand-in's store_internal_storage_in_gcs).
+KV_WRITE = "pulumi-python:dynamic/kestra:KvEntry"
+KV_REFUSED = r"[^\n]*" + lit("Internal server error: com.google.cloud.storage.StorageException: ")
 
 MUTANTS = {
     # --- gcp profile -----------------------------------------------------------------------------
@@ -194,12 +237,12 @@ MUTANTS = {
          "        kube = pulumi.ResourceOptions(parent=self, provider=args.provider)",
          "deps = child\n        kube = pulumi.ResourceOptions(parent=self, provider=args.provider)"),),
         "gcp:storage:Bucket internal-storage", api_refused("Bucket", "Cloud Storage API")),
-    # The node pool waits for nothing the cluster waits for, and the cluster also for the node
-    # role: without the cluster edge the pool's create starts before the cluster's.
+    # The node pool waits for what the cluster waits for (the APIs) instead of the cluster, and the
+    # cluster also for the node role: without the cluster edge the pool's create starts first.
     "node-pool-names-the-cluster-by-its-output": Mutant(GKE, (
         ("cluster=self.cluster.name,", "cluster=args.name,"),
-        ('opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_grant], ignore_changes=["initialNodeCount"]),',
-         'opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),'),
+        ('opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),',
+         'opts=pulumi.ResourceOptions.merge(deps, pulumi.ResourceOptions(ignore_changes=["initialNodeCount"])),'),
         ('pulumi.ResourceOptions(ignore_changes=["nodeConfig", "initialNodeCount"]),',
          'pulumi.ResourceOptions(depends_on=[self.node_grant], ignore_changes=["nodeConfig", "initialNodeCount"]),')),
         "gcp:container:NodePool node-pool",
@@ -256,6 +299,70 @@ MUTANTS = {
          "            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=list(args.depends_on))),")),
         "gcp:sql:Database database",
         lit("Error creating Database: googleapi: ") + SQL_INSTANCE_NOT_UP),
+    # The cluster's nodes run as the node account named by its email, and the cluster waits for
+    # what the account waits for (the APIs) and the network (GKE_SQL: the account's create is slow).
+    "cluster-names-the-node-account-by-its-output": Mutant(GKE_SQL, (
+        ('"service_account": self.node_account.email,',
+         '"service_account": f"{node_service_account_id(args.name)}@{args.project}.iam.gserviceaccount.com",'),),
+        "gcp:container:Cluster cluster",
+        lit(f'googleapi: Error 400: Service account "kestra-dev-nodes@{PROJECT_ID}.iam.gserviceaccount.com" does not '
+            "exist., badRequest")),
+    # The network's children name it (named) by its id, and wait for what it waits for (the APIs).
+    "subnet-names-the-network-by-its-output": Mutant(GKE_SUBNETS, (
+        NAMED_NETWORK,
+        ("network=self.network_id,\n            ip_cidr_range=SUBNET_CIDR,", f"network=\"{NET}\",\n            ip_cidr_range=SUBNET_CIDR,")),
+        "gcp:compute:Subnetwork subnet", network_missing("Subnetwork")),
+    "private-services-range-names-the-network-by-its-output": Mutant(GKE_SUBNETS, (
+        NAMED_NETWORK,
+        ("network=self.network_id,\n            description=\"Private services access",
+         f"network=\"{NET}\",\n            description=\"Private services access")),
+        "gcp:compute:GlobalAddress private-services-range", network_missing("GlobalAddress")),
+    "router-names-the-network-by-its-output": Mutant(GKE_SUBNETS, (
+        NAMED_NETWORK,
+        ('"router", project=args.project, region=args.region, network=self.network_id, opts=deps',
+         f'"router", project=args.project, region=args.region, network="{NET}", opts=deps')),
+        "gcp:compute:Router router", network_missing("Router")),
+    "firewall-names-the-network-by-its-output": Mutant(GKE_SUBNETS, (
+        NAMED_NETWORK,
+        ("network=self.network_id,\n            direction=\"INGRESS\",", f"network=\"{NET}\",\n            direction=\"INGRESS\",")),
+        "gcp:compute:Firewall lb-health-checks", network_missing("Firewall")),
+    # The NAT names its router (named) and the subnet (named) by their names, and waits for what
+    # they wait for (the APIs): its create starts before the router's, which waits for the network.
+    "nat-names-the-router-by-its-output": Mutant(GKE_NAT, (
+        ('"router", project=args.project, region=args.region, network=self.network_id, opts=deps',
+         '"router", name="kestra-router", project=args.project, region=args.region, network=self.network_id, opts=deps'),
+        ("router=self.router.name,", 'router="kestra-router",'),
+        ('            "subnet",\n            project=args.project,', '            "subnet",\n            name="kestra-subnet",\n'
+                                                                    "            project=args.project,"),
+        ('subnetworks=[{"name": self.subnet.id,',
+         'subnetworks=[{"name": f"projects/{args.project}/regions/{args.region}/subnetworks/kestra-subnet",')),
+        "gcp:compute:RouterNat nat",
+        lit(f"googleapi: Error 404: The resource 'projects/{PROJECT_ID}/regions/") + r"[a-z0-9-]+"
+        + lit("/routers/kestra-router' was not found, notFound")),
+    # The release without one of the things its pods need (each batch makes that one's create slow).
+    "release-waits-for-the-node-pool": Mutant(RELEASE_NODES, (
+        ("cluster_ready=[self.cluster.node_pool, self.network.nat],", "cluster_ready=[self.network.nat],"),),
+        RELEASE, RELEASE_TIMED_OUT),
+    "release-waits-for-the-nat": Mutant(RELEASE_NAT, (
+        ("cluster_ready=[self.cluster.node_pool, self.network.nat],", "cluster_ready=[self.cluster.node_pool],"),),
+        RELEASE, RELEASE_TIMED_OUT),
+    "release-values-name-the-cloud-sql-user-by-its-output": Mutant(RELEASE_USER, (
+        ("self.user_name: pulumi.Output[str] = self.user.name", "self.user_name = pulumi.Output.from_input(USER)"),),
+        RELEASE, RELEASE_TIMED_OUT),
+    "release-values-name-the-cloud-sql-database-by-its-output": Mutant(RELEASE_DATABASE, (
+        ("self.database_name: pulumi.Output[str] = self.database.name",
+         "self.database_name = pulumi.Output.from_input(DATABASE)"),),
+        RELEASE, RELEASE_TIMED_OUT),
+    # The flows' writes to the internal storage without what GCS needs to accept them.
+    "storage-writes-wait-for-workload-identity": Mutant(WRITES_IDENTITY, (
+        (READY, "self.ready: list[pulumi.Resource] = [self.release, self.storage_grant]"),),
+        KV_WRITE, KV_REFUSED + lit("Unexpected Error code 403 trying to get security access token from Compute Engine "
+                                   "metadata for the default service account: Unable to generate access token; IAM "
+                                   "returned 403 Forbidden: Permission 'iam.serviceAccounts.getAccessToken' denied")),
+    "storage-writes-wait-for-the-bucket-grant": Mutant(WRITES_GRANT, (
+        (READY, "self.ready: list[pulumi.Resource] = [self.release, self.workload_identity]"),),
+        KV_WRITE, KV_REFUSED + lit(f"kestra-sa@{PROJECT_ID}.iam.gserviceaccount.com does not have "
+                                   "storage.objects.create access to the Google Cloud Storage object.")),
 }
 
 
@@ -280,6 +387,8 @@ def batch_output(batch: str, request) -> str:
         project.env[ECHO_PROVISIONING_ENV] = str(PROVISIONING_MS)
         if apis:
             project.env[ENABLEMENT_ENV] = str(ENABLEMENT_MS)
+        if batch in SLOWER:
+            project.env[SLOW_ENV] = ",".join(f"{key}={ms}" for key, ms in SLOWER[batch].items())
         edits = [edit for mutant in MUTANTS.values() if mutant.batch == batch for edit in mutant.edits]
         for old, new in dict.fromkeys(edits):  # an edit two mutants share is made once
             apply_edit(project.dir, old, new)
@@ -296,5 +405,5 @@ def batch_output(batch: str, request) -> str:
 def test_removing_an_ordering_edge_fails_the_first_up_with_gcps_answer(name, request):
     mutant = MUTANTS[name]
     output = batch_output(mutant.batch, request)
-    failed = re.escape(mutant.resource) + r" \*\*creating failed\*\* error: " + mutant.message
+    failed = re.escape(mutant.resource) + r"[^\n]* \*\*creating failed\*\* error: " + mutant.message
     assert re.search(failed, output), f"the mutant survived: {name}\n{output}"

@@ -36,8 +36,9 @@ const (
 	provisioningEnvVar = "PULUMI_ECHO_GCP_PROVISIONING_MS"
 	// How long enabling an API takes, if not as long as the other slow creates.
 	enablementEnvVar = "PULUMI_ECHO_GCP_ENABLEMENT_MS"
-	// Per-type provisioning times, "<type>=<ms>,…": a listed type's create is slow for that long
-	// (whether or not slowTypes lists it), as a test makes one create slower than the others.
+	// Per-type provisioning times, "<type>=<ms>,…" or "<type>::<name>=<ms>" for one resource: a
+	// listed create is slow for that long (whether or not slowTypes lists its type), as a test
+	// makes one create slower than the others.
 	slowTypesEnvVar = "PULUMI_ECHO_GCP_SLOW_MS"
 	// Boolean organization policy constraints the echo project is under, comma-separated
 	// ("iam.disableServiceAccountKeyCreation"), as a test sets them.
@@ -207,15 +208,26 @@ func slowOverrides() map[string]int {
 	return found
 }
 
-func isSlow(typ string) bool {
-	_, listed := slowOverrides()[typ]
-	return listed || contains(slowTypes, typ)
+// override is the slowTypesEnvVar time of the resource urn names, if any.
+func override(urn string) (int, bool) {
+	overrides := slowOverrides()
+	if ms, ok := overrides[typeOf(urn)+"::"+resource.URN(urn).Name()]; ok {
+		return ms, true
+	}
+	ms, ok := overrides[typeOf(urn)]
+	return ms, ok
 }
 
-func provisioningDelay(typ string) time.Duration {
-	if ms, ok := slowOverrides()[typ]; ok {
+func isSlow(urn string) bool {
+	_, listed := override(urn)
+	return listed || contains(slowTypes, typeOf(urn))
+}
+
+func provisioningDelay(urn string) time.Duration {
+	if ms, ok := override(urn); ok {
 		return time.Duration(ms) * time.Millisecond
 	}
+	typ := typeOf(urn)
 	ms, err := strconv.Atoi(os.Getenv(provisioningEnvVar))
 	if typ == "gcp:projects/service:Service" && os.Getenv(enablementEnvVar) != "" {
 		ms, err = strconv.Atoi(os.Getenv(enablementEnvVar))
@@ -235,11 +247,11 @@ func provisioningPath(dir, urn string) string {
 // delay, then the caller keeps it live and calls the returned function to end provisioning.
 func (p *echoProvider) provision(urn, id string, outs resource.PropertyMap) func() {
 	dir := os.Getenv(storeEnvVar)
-	if dir == "" || !isSlow(typeOf(urn)) {
+	if dir == "" || !isSlow(urn) {
 		return func() {}
 	}
 	c := cloud{dir}
-	delay := provisioningDelay(typeOf(urn))
+	delay := provisioningDelay(urn)
 	doc, err := json.Marshal(held{
 		URN: urn, Type: typeOf(urn), ID: id,
 		Outputs: deepUnwrap(resource.NewProperty(outs)).ObjectValue().Mappable(),

@@ -171,13 +171,22 @@ func TestHelmsWaitIsNotJudgedOffTheEchoCloudsClusters(t *testing.T) {
 	mustCreate(t, kubernetesOn("projects/"+testProject+"/locations/europe-west2-a/clusters/kestra-dev"), helmReleaseType, "kestra", kestraRelease("10.0.0.1"))
 }
 
-func TestASlowTypeOverrideMakesAnyCreateProvisionForItsTime(t *testing.T) {
+func TestASlowOverrideMakesAnyCreateOrOneResourceProvisionForItsTime(t *testing.T) {
 	p := gcpCloud(t, 0)
 	enable(t, p, "compute.googleapis.com")
-	t.Setenv(slowTypesEnvVar, networkType+"=200, "+routerType+"=50")
-	if provisioningDelay(networkType).Milliseconds() != 200 || provisioningDelay(routerType).Milliseconds() != 50 ||
-		provisioningDelay(subnetworkType) != 0 || !isSlow(networkType) || isSlow(subnetworkType) {
-		t.Fatal("the override is not read per type")
+	t.Setenv(slowTypesEnvVar, networkType+"=200, "+routerType+"=50, "+routerType+"::router=70")
+	urn := func(typ, name string) string { return "urn:pulumi:dev::kestra-gcp::" + typ + "::" + name }
+	for _, c := range []struct {
+		urn  string
+		ms   int64
+		slow bool
+	}{
+		{urn(networkType, "network"), 200, true}, {urn(routerType, "other"), 50, true},
+		{urn(routerType, "router"), 70, true}, {urn(subnetworkType, "subnet"), 0, false},
+	} {
+		if provisioningDelay(c.urn).Milliseconds() != c.ms || isSlow(c.urn) != c.slow {
+			t.Fatalf("%s: %v, slow %v", c.urn, provisioningDelay(c.urn), isSlow(c.urn))
+		}
 	}
 	done := startSlow(t, p, networkType, "network", map[string]any{"name": "n", "project": testProject})
 	if err := <-done; err != nil {
