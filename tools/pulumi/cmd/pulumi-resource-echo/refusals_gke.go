@@ -2,7 +2,7 @@ package main
 
 // What Google answers the gke profile's network and cluster resources when what they name is not
 // there: a subnet, router, firewall or allocated range on a network that does not exist, a Cloud
-// NAT on a router that does not exist, a cluster or node pool whose nodes run as a service
+// NAT on a router or for a subnet that does not exist, a cluster or node pool whose nodes run as a service
 // account that does not exist. Each is an output the stack passes as an input (an ordering edge,
 // tests/engine/test_ordering_mutants.py).
 //
@@ -86,10 +86,43 @@ func refuseNatWithoutRouter(c cloud, o *operation) error {
 		}
 		return h.str("name") == router && r == region && h.project(o.config) == project
 	})
-	if state == up {
+	if state != up {
+		return fmt.Errorf("%s", computeNotFound(fmt.Sprintf("projects/%s/regions/%s/routers/%s", project, region, router)))
+	}
+	return refuseNatOnMissingSubnet(c, o, project, region)
+}
+
+var subnetPath = regexp.MustCompile(`projects/([^/]+)/regions/([^/]+)/subnetworks/([^/]+)$`)
+
+// The router's patch with a NAT whose subnet list names a subnet that does not exist: Compute
+// refuses the reference. Its text for a NAT is modelled on the one it gives an instance whose
+// network interface names a missing subnet, "Invalid value for field
+// 'resource.networkInterfaces[0].subnetwork': '<subnet>'. The referenced subnetwork resource cannot
+// be found., invalid" (hashicorp/terraform-provider-google#2140), with the NAT's field; the patch's
+// error is reported as "Error creating RouterNat: %s" (resource_compute_router_nat.go). The NAT is
+// the router's first (the stack's router has no other).
+func refuseNatOnMissingSubnet(c cloud, o *operation, project, region string) error {
+	if o.str("sourceSubnetworkIpRangesToNat") != "LIST_OF_SUBNETWORKS" {
 		return nil
 	}
-	return fmt.Errorf("%s", computeNotFound(fmt.Sprintf("projects/%s/regions/%s/routers/%s", project, region, router)))
+	list, _ := o.props["subnetworks"].([]any)
+	for i, entry := range list {
+		e, _ := entry.(map[string]any)
+		name, _ := e["name"].(string)
+		p, r, n := project, region, name
+		if m := subnetPath.FindStringSubmatch(name); m != nil {
+			p, r, n = m[1], m[2], m[3]
+		}
+		if c.isUp(subnetworkType, func(h held) bool {
+			return h.str("name") == n && h.str("region") == r && h.project(o.config) == p
+		}) {
+			continue
+		}
+		message := fmt.Sprintf("Invalid value for field 'resource.nats[0].subnetworks[%d].name': '%s'. The referenced "+
+			"subnetwork resource cannot be found.", i, name)
+		return fmt.Errorf("%s%s", createErrorPrefix(o), googleapiError(400, message, "invalid"))
+	}
+	return nil
 }
 
 // A cluster or node pool whose nodes run as a user-managed service account that does not exist

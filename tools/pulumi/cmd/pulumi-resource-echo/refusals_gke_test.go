@@ -66,6 +66,25 @@ func TestANatIsRefusedBeforeItsRouterExistsAndWaitsWhileItIsCreated(t *testing.T
 	}
 }
 
+func TestANatIsRefusedWhileASubnetItListsDoesNotExist(t *testing.T) {
+	p := gcpCloud(t, 0)
+	enable(t, p, "compute.googleapis.com")
+	mustCreate(t, p, networkType, "network", map[string]any{"name": "network-1a2b3c4", "project": testProject})
+	mustCreate(t, p, routerType, "router", map[string]any{"name": "router", "project": testProject, "region": "europe-west2", "network": testNetwork})
+	subnet := "projects/" + testProject + "/regions/europe-west2/subnetworks/subnet"
+	nat := map[string]any{"project": testProject, "region": "europe-west2", "router": "router", "name": "nat",
+		"sourceSubnetworkIpRangesToNat": "LIST_OF_SUBNETWORKS",
+		"subnetworks":                   []any{map[string]any{"name": subnet, "sourceIpRangesToNats": []any{"ALL_IP_RANGES"}}}}
+	refused(t, create(p, routerNatType, "nat", nat), "Error creating RouterNat: googleapi: Error 400: Invalid value for "+
+		"field 'resource.nats[0].subnetworks[0].name': '"+subnet+"'. The referenced subnetwork resource cannot be found., invalid")
+	mustCreate(t, p, subnetworkType, "subnet", map[string]any{"name": "subnet", "project": testProject,
+		"region": "europe-west2", "network": testNetwork})
+	mustCreate(t, p, routerNatType, "nat", nat)
+	// A NAT of all the region's subnets names none.
+	mustCreate(t, p, routerNatType, "nat-all", map[string]any{"project": testProject, "region": "europe-west2",
+		"router": "router", "name": "nat-all", "sourceSubnetworkIpRangesToNat": "ALL_SUBNETWORKS_ALL_IP_RANGES"})
+}
+
 func TestAClusterOrNodePoolIsRefusedWhileItsNodeAccountDoesNotExist(t *testing.T) {
 	p := gcpCloud(t, 0)
 	enable(t, p, "container.googleapis.com", "iam.googleapis.com")
@@ -146,6 +165,10 @@ func TestHelmsWaitFailsWithoutNodesImagesOrTheDatabaseAndSucceedsWithThem(t *tes
 		"subnetworks":                   []any{map[string]any{"name": "projects/" + testProject + "/regions/europe-west2/subnetworks/other"}}}
 	mustCreate(t, p, networkType, "network", map[string]any{"name": "network-1a2b3c4", "project": testProject})
 	mustCreate(t, p, routerType, "router", map[string]any{"name": "router", "project": testProject, "region": "europe-west2", "network": testNetwork})
+	for _, subnet := range []string{"other", "subnet"} {
+		mustCreate(t, p, subnetworkType, subnet, map[string]any{"name": subnet, "project": testProject,
+			"region": "europe-west2", "network": testNetwork})
+	}
 	mustCreate(t, p, routerNatType, "nat-other", nat)
 	theReleaseTimesOut(t, create(k, helmReleaseType, "kestra", release)) // a NAT of another subnet
 	nat["subnetworks"] = []any{map[string]any{"name": "projects/" + testProject + "/regions/europe-west2/subnetworks/subnet"}}
