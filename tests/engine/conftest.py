@@ -408,9 +408,12 @@ def gke_standin(tmp_path: Path) -> StandinProcess:
     """The stand-in behind the gke profile's load balancer: plain HTTP on 127.0.0.1 for the
     test's control calls, and HTTPS on port 443 of a loopback address of its own — the address
     the echo gcp plugin reserves for the stack's endpoint — serving the SSL certificate the
-    stack uploaded and its Ingress names (tests.support.echo_cloud.LoadBalancer)."""
+    stack uploaded and its Ingress names (tests.support.echo_cloud.LoadBalancer). Its internal
+    storage is the GCS bucket the release configures, written as the account Workload Identity
+    binds its pods to (`KestraStandin.store_internal_storage_in_gcs`)."""
     address = _free_loopback_https_address()
-    yield from _run_standin("--load-balancer", f"{address}:443", "--echo-store", str(echo_store(tmp_path)))
+    yield from _run_standin("--load-balancer", f"{address}:443", "--echo-store", str(echo_store(tmp_path)),
+                            "--gcs-internal-storage")
 
 
 # The local profile's volumes for the stack `dev` (infra/runtimes/docker.py: <namePrefix>-postgres-data and

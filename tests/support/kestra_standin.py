@@ -434,6 +434,8 @@ class KestraStandin:
         # volume name), and the CreatedAt of the volume the data was last seen in.
         self._volumes: dict[str, tuple[str, str]] = {}
         self._volume_seen: dict[str, Optional[str]] = {}
+        # The echo store whose Helm release runs this Kestra on GKE (`store_internal_storage_in_gcs`).
+        self._gcs_store: Optional[str] = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -592,6 +594,80 @@ class KestraStandin:
         with self.lock:
             self._volumes = {"database": (store, database), "storage": (store, storage)}
             self._volume_seen = {}
+
+    def store_internal_storage_in_gcs(self, store: str) -> None:
+        """Keeps the internal storage where Kestra on the gke runtime keeps it: in the GCS bucket of
+        its configuration, reached as the Google service account its pods' Kubernetes
+        ServiceAccount is bound to (Workload Identity). The echo plugins' store (`store`) says
+        which: the Helm release's values and the grants GCP holds.
+
+        Kestra's GcsStorage builds its client at boot and first calls GCS at a write
+        (kestra-io/storage-gcs, GcsStorage.init and put), so a KV value (InternalKVStore.put stores
+        it at KVStore.storageUri) or a namespace file is what fails while the pods may not act as
+        the account, or the account may not create objects in the bucket: GcsStorage.put wraps
+        the StorageException in an IOException, which ErrorController's Throwable handler answers
+        with 500 "Internal server error: <message>" (webserver/.../ErrorController.java)."""
+        with self.lock:
+            self._gcs_store = store
+
+    def _internal_storage_refusal(self) -> Optional[str]:
+        """Why GCS refuses this Kestra's write to its internal storage now (None: it accepts).
+
+        - Workload Identity: the pods' credential is minted by the GKE metadata server for the
+          Google service account the Kubernetes ServiceAccount is annotated with
+          (iam.gke.io/gcp-service-account) only while ``roles/iam.workloadIdentityUser`` on that
+          account is granted to ``serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]``;
+          otherwise IAM refuses iam.serviceAccounts.getAccessToken (google/skills,
+          skills/cloud/gke-workload-identity/SKILL.md, symptoms), which the Java client reports as
+          "Unexpected Error code 403 trying to get security access token from Compute Engine
+          metadata for the default service account: <answer>"
+          (googleapis/google-auth-library-java, ComputeEngineCredentials.refreshAccessToken).
+        - The bucket: creating an object needs storage.objects.create on it (roles/storage.objectAdmin,
+          objectCreator or admin); GCS answers 403 "<account> does not have storage.objects.create
+          access to the Google Cloud Storage object." (Cloud Storage docs, "Troubleshooting",
+          403 errors).
+        """
+        from tests.support.echo_cloud import live_resources
+
+        releases = live_resources(self._gcs_store, "kubernetes:helm.sh/v3:Release")
+        if not releases:
+            return None
+        release = releases[0]["outputs"]
+        values = release.get("values") or {}
+        account = ((values.get("serviceAccount") or {}).get("annotations") or {}).get("iam.gke.io/gcp-service-account")
+        gcs = ((((values.get("configurations") or {}).get("application") or {}).get("kestra") or {})
+               .get("storage") or {}).get("gcs") or {}
+        if not account or not gcs.get("bucket"):
+            return None
+        project = account.split("@", 1)[1].removesuffix(".iam.gserviceaccount.com")
+        ksa = (values.get("serviceAccount") or {}).get("name") or release.get("name")
+        pool_member = f"serviceAccount:{project}.svc.id.goog[{release.get('namespace')}/{ksa}]"
+        bound = any(
+            g["outputs"].get("role") == "roles/iam.workloadIdentityUser" and g["outputs"].get("member") == pool_member
+            and str(g["outputs"].get("serviceAccountId", "")).rsplit("/", 1)[-1] == account
+            for g in live_resources(self._gcs_store, "gcp:serviceaccount/iAMMember:IAMMember"))
+        if not bound:
+            return ("com.google.cloud.storage.StorageException: Unexpected Error code 403 trying to get security access "
+                    "token from Compute Engine metadata for the default service account: Unable to generate access "
+                    "token; IAM returned 403 Forbidden: Permission 'iam.serviceAccounts.getAccessToken' denied on "
+                    "resource (or it may not exist).")
+        creators = {"roles/storage.objectAdmin", "roles/storage.objectCreator", "roles/storage.admin"}
+        granted = any(
+            g["outputs"].get("bucket") == gcs["bucket"] and g["outputs"].get("member") == f"serviceAccount:{account}"
+            and g["outputs"].get("role") in creators
+            for g in live_resources(self._gcs_store, "gcp:storage/bucketIAMMember:BucketIAMMember"))
+        if not granted:
+            return (f"com.google.cloud.storage.StorageException: {account} does not have storage.objects.create access "
+                    "to the Google Cloud Storage object.")
+        return None
+
+    def _write_internal_storage(self) -> None:
+        """Raises Kestra's answer when GCS refuses a write to the internal storage."""
+        if self._gcs_store is None:
+            return
+        refusal = self._internal_storage_refusal()
+        if refusal:
+            raise _Problem(500, f"Internal server error: {refusal}")
 
     def _sync_volumes(self) -> None:
         for role, (store, name) in self._volumes.items():
@@ -1082,6 +1158,7 @@ class KestraStandin:
         if re.match(r"^/_flows(/.*)?$", path):
             raise _Problem(422, f"Illegal argument: Forbidden path: {path}")
         path = "/" + path.lstrip("/")
+        self._write_internal_storage()
         self.files[(tenant, ns, path)] = parts[0][1]
         # LocalStorage.put creates the parent folders.
         folder = path.rsplit("/", 1)[0]
@@ -1158,6 +1235,7 @@ class KestraStandin:
         except ValueError:
             # Kestra quotes the body back in this message, as the real controller does.
             raise _Problem(422, f"Illegal argument: Invalid JSON value for: {text}") from None
+        self._write_internal_storage()
         self.kv[(tenant, ns, key)] = value
         return 200, "", b""
 
@@ -1569,6 +1647,9 @@ def main(argv: Optional[list[str]] = None) -> None:
                         help="also serve HTTPS there, with the certificate the echo plugins' cloud says a "
                              "load balancer on ADDRESS serves (needs --echo-store)")
     parser.add_argument("--echo-store", metavar="DIR", help="the echo provider plugins' store (PULUMI_ECHO_PLUGIN_STORE)")
+    parser.add_argument("--gcs-internal-storage", action="store_true",
+                        help="keep the internal storage in the GCS bucket the Helm release of the echo store "
+                             "configures (needs --echo-store): KestraStandin.store_internal_storage_in_gcs")
     parser.add_argument("--docker-volumes", metavar="DATABASE,STORAGE",
                         help="keep the data in these Docker volumes of the echo store (needs --echo-store): "
                              "Postgres' and the internal storage's (KestraStandin.keep_data_in_volumes)")
@@ -1579,6 +1660,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     if args.docker_volumes:
         database, storage = args.docker_volumes.split(",")
         server.keep_data_in_volumes(args.echo_store, database, storage)
+    if args.gcs_internal_storage:
+        server.store_internal_storage_in_gcs(args.echo_store)
     server.start()
     extra = {}
     if args.load_balancer:

@@ -162,7 +162,7 @@ class KestraGke(pulumi.ComponentResource):
             url=self.kestra.url,
             password=self.kestra.password,
             internal_url=self.kestra.internal_url,
-            ready=[self.kestra.release],
+            ready=self.kestra.ready,
             ca_certificate=self.endpoint.ca_certificate,
             deadline=API_DEADLINE_SECONDS,
             configures_secrets=True,

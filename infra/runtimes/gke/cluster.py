@@ -182,13 +182,14 @@ class GkeCluster(pulumi.ComponentResource):
                 "tags": [NODE_TAG],
                 "labels": args.labels,
             },
-            # The autoscaler owns the size once the pool exists. The pool's nodes need the role
-            # (nodes without it cannot send logs and metrics: GKE docs, "Troubleshoot service
-            # accounts in GKE"), the cluster's create does not (GKE creates the cluster and only
-            # flags it, "Grant roles/container.defaultNodeServiceAccount role to Node service
-            # account to allow for non-degraded operations"): the grant has the cluster's create
-            # to finish in, instead of delaying it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_grant], ignore_changes=["initialNodeCount"]),
+            # The autoscaler owns the size once the pool exists. Nothing here waits for the node
+            # role: GKE creates the cluster and the pool without it, the nodes register, and only
+            # their logs and metrics are refused until the grant lands (GKE docs, "Troubleshoot
+            # service accounts in GKE": a missing roles/container.defaultNodeServiceAccount is
+            # flagged, "Grant roles/container.defaultNodeServiceAccount role to Node service
+            # account to allow for non-degraded operations"). The grant waits only for the
+            # account, so it lands while the cluster is still being created (5-15 minutes).
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
         )
         kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate).apply(
             lambda v: render_kubeconfig(v[0], v[1])

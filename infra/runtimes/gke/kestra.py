@@ -206,7 +206,8 @@ class KestraOnGke(pulumi.ComponentResource):
       endpoint's certificate, HTTPS only; a BackendConfig sets the health check and the Cloud
       Armor policy.
     - The release waits until every Deployment is ready (Helm's wait, `RELEASE_TIMEOUT_SECONDS`);
-      `url` resolves only then.
+      `url` resolves only then. `ready` is what a write to Kestra's internal storage (a KV entry,
+      a namespace file) needs besides: the release, Workload Identity and the bucket grant.
     """
 
     def __init__(self, name: str, args: KestraOnGkeArgs, opts: pulumi.ResourceOptions | None = None):
@@ -347,14 +348,16 @@ class KestraOnGke(pulumi.ComponentResource):
             max_history=10,
             opts=pulumi.ResourceOptions.merge(
                 in_namespace,
-                pulumi.ResourceOptions(
-                    depends_on=[
-                        *args.cluster_ready, *args.depends_on, self.workload_identity, self.storage_grant,
-                        database.user, database.database,
-                    ]
-                ),
+                # Helm waits until the pods are ready (`timeout`): they need nodes and, on private
+                # nodes, Cloud NAT for their images (`cluster_ready`); the Cloud SQL user and database
+                # Kestra logs into at boot come with the values (its configuration names both by their
+                # outputs). Kestra's GCS storage only builds its client at boot (kestra-io/storage-gcs,
+                # GcsStorage.init): Workload Identity and the bucket grant are first used by a write
+                # to the internal storage, so the flows wait for them (`ready`), not the release.
+                pulumi.ResourceOptions(depends_on=list(args.cluster_ready)),
             ),
         )
+        self.ready: list[pulumi.Resource] = [self.release, self.workload_identity, self.storage_grant]
         # Derived from the release so that whoever uses the URL waits for a deployed Kestra.
         self.url: pulumi.Output[str] = pulumi.Output.all(self.release.status, endpoint.url).apply(lambda v: v[1])
         # Flows inside Kestra reach its API through the chart's Service (webserver pods).

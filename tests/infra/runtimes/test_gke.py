@@ -340,15 +340,33 @@ def test_the_release_depends_on_both(gke_run):
     for needed in (gke_run.one(NODE_POOL), gke_run.one(SQL), gke_run.one("gcp:sql/user:User"),
                    gke_run.one("gcp:sql/database:Database")):
         assert _reaches(graph, release.urn, needed.urn), needed.name
-    # Directly, not only through the provider: pods need nodes, Kestra needs its database user.
+    # Directly, not only through the provider: pods need nodes. Kestra logs into its database at
+    # boot with the user and database its configuration names by their outputs (the values).
     assert gke_run.one(NODE_POOL).urn in release.dependencies
-    assert gke_run.one("gcp:sql/user:User").urn in release.dependencies
+    for needed in (gke_run.one("gcp:sql/user:User"), gke_run.one("gcp:sql/database:Database")):
+        assert needed.urn in release.property_dependencies["values"], needed.name
 
 
 def test_flows_wait_for_the_release(gke_run):
     release = gke_run.one(RELEASE)
     for flow in gke_run.of_type("pulumi-python:dynamic/kestra:Flow"):
         assert release.urn in flow.dependencies, flow.name
+
+
+def test_writes_to_the_internal_storage_wait_for_workload_identity_and_the_grant_not_the_release(gke_run):
+    # Kestra's GCS storage builds its client at boot and first calls GCS at a write (a KV entry, a
+    # namespace file): the flows' resources wait for what that call needs, the release does not.
+    binding = next(r for r in gke_run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+                   if r.inputs["role"] == "roles/iam.workloadIdentityUser")
+    grant = next(r for r in gke_run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+                 if r.name == "internal-storage-objects")
+    writes = [*gke_run.of_type("pulumi-python:dynamic/kestra:KvEntry"),
+              *gke_run.of_type("pulumi-python:dynamic/kestra:NamespaceFile")]
+    assert writes
+    for write in writes:
+        assert {binding.urn, grant.urn} <= set(write.dependencies), write.name
+    release = gke_run.one(RELEASE)
+    assert not {binding.urn, grant.urn} & set(release.dependencies)
 
 
 # --- the Helm release ----------------------------------------------------------------------------
@@ -750,7 +768,7 @@ def test_docker_profiles_have_no_gke_resource(config):
 def test_the_cluster_waits_for_neither_the_nat_nor_the_node_role(gke_run):
     # GKE creates a private cluster without Cloud NAT and without the node account's role: the slow
     # create starts at once. The release needs the NAT (private nodes pull Docker Hub images through
-    # it), the node pool the role (its nodes send logs and metrics with it).
+    # it).
     graph = _graph(gke_run)
     cluster = gke_run.one(CLUSTER)
     nat = gke_run.one("gcp:compute/routerNat:RouterNat")
@@ -759,7 +777,9 @@ def test_the_cluster_waits_for_neither_the_nat_nor_the_node_role(gke_run):
     assert not _reaches(graph, cluster.urn, nat.urn)
     assert not _reaches(graph, cluster.urn, role.urn)
     assert nat.urn in gke_run.one(RELEASE).dependencies
-    assert role.urn in gke_run.one(NODE_POOL).dependencies
+    # Nor does the node pool: its nodes register without the role (only their logs and metrics
+    # wait for it), and the grant lands while the cluster is still being created.
+    assert not _reaches(graph, gke_run.one(NODE_POOL).urn, role.urn)
 
 
 def test_chart_command_follows_the_charts_template():

@@ -366,6 +366,9 @@ func (p *echoProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest)
 			req.GetTimeout()); err != nil { // refusals_docker.go
 			return nil, err
 		}
+		if err := p.helmAwait(typeOf(req.GetUrn()), id, outs, props, req.GetProperties()); err != nil { // refusals_helm.go
+			return nil, err
+		}
 	}
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }

@@ -36,6 +36,10 @@ const (
 	provisioningEnvVar = "PULUMI_ECHO_GCP_PROVISIONING_MS"
 	// How long enabling an API takes, if not as long as the other slow creates.
 	enablementEnvVar = "PULUMI_ECHO_GCP_ENABLEMENT_MS"
+	// Per-type provisioning times, "<type>=<ms>,…" or "<type>::<name>=<ms>" for one resource: a
+	// listed create is slow for that long (whether or not slowTypes lists its type), as a test
+	// makes one create slower than the others.
+	slowTypesEnvVar = "PULUMI_ECHO_GCP_SLOW_MS"
 	// Boolean organization policy constraints the echo project is under, comma-separated
 	// ("iam.disableServiceAccountKeyCreation"), as a test sets them.
 	enforcedConstraintsEnvVar = "PULUMI_ECHO_GCP_ENFORCED_CONSTRAINTS"
@@ -192,7 +196,38 @@ var slowTypes = []string{
 	"gcp:projects/iAMMember:IAMMember",
 }
 
-func provisioningDelay(typ string) time.Duration {
+// slowOverrides reads slowTypesEnvVar.
+func slowOverrides() map[string]int {
+	found := map[string]int{}
+	for _, entry := range strings.Split(os.Getenv(slowTypesEnvVar), ",") {
+		typ, ms, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		if n, err := strconv.Atoi(ms); ok && err == nil && n >= 0 {
+			found[typ] = n
+		}
+	}
+	return found
+}
+
+// override is the slowTypesEnvVar time of the resource urn names, if any.
+func override(urn string) (int, bool) {
+	overrides := slowOverrides()
+	if ms, ok := overrides[typeOf(urn)+"::"+resource.URN(urn).Name()]; ok {
+		return ms, true
+	}
+	ms, ok := overrides[typeOf(urn)]
+	return ms, ok
+}
+
+func isSlow(urn string) bool {
+	_, listed := override(urn)
+	return listed || contains(slowTypes, typeOf(urn))
+}
+
+func provisioningDelay(urn string) time.Duration {
+	if ms, ok := override(urn); ok {
+		return time.Duration(ms) * time.Millisecond
+	}
+	typ := typeOf(urn)
 	ms, err := strconv.Atoi(os.Getenv(provisioningEnvVar))
 	if typ == "gcp:projects/service:Service" && os.Getenv(enablementEnvVar) != "" {
 		ms, err = strconv.Atoi(os.Getenv(enablementEnvVar))
@@ -212,11 +247,11 @@ func provisioningPath(dir, urn string) string {
 // delay, then the caller keeps it live and calls the returned function to end provisioning.
 func (p *echoProvider) provision(urn, id string, outs resource.PropertyMap) func() {
 	dir := os.Getenv(storeEnvVar)
-	if dir == "" || !contains(slowTypes, typeOf(urn)) {
+	if dir == "" || !isSlow(urn) {
 		return func() {}
 	}
 	c := cloud{dir}
-	delay := provisioningDelay(typeOf(urn))
+	delay := provisioningDelay(urn)
 	doc, err := json.Marshal(held{
 		URN: urn, Type: typeOf(urn), ID: id,
 		Outputs: deepUnwrap(resource.NewProperty(outs)).ObjectValue().Mappable(),
@@ -504,8 +539,11 @@ func refuseNodePoolWithoutCluster(c cloud, o *operation) error {
 
 // A Cloud SQL user or database before its instance is up. An instance that does not exist: 404
 // instanceDoesNotExist (Cloud SQL Admin API, "Error messages": "The Cloud SQL instance does not
-// exist."). One still being created (PENDING_CREATE): 400 "Invalid request since instance is not
-// running" (turbot/steampipe-plugin-gcp#243, cloudquery/cloudquery#6966). Neither is retried: the
+// exist."; the whole answer, "googleapi: Error 404: The Cloud SQL instance does not exist.,
+// instanceDoesNotExist", as in GoogleCloudPlatform/cloud-sql-proxy#2244). One still being created
+// (PENDING_CREATE): 400 "Invalid request: Invalid request since instance is not running., invalid"
+// (turbot/steampipe-plugin-gcp#243, cloudquery/cloudquery#6966; terraform-provider-google matches
+// "Invalid request since instance is not running" in google/services/sql/sql_utils.go). Neither is retried: the
 // provider retries only common transient codes and operationInProgress (resource_sql_user.go,
 // resource_sql_database.go), and the instance's create takes no lock they wait on.
 func refuseSQLChildWithoutInstance(c cloud, o *operation) error {
@@ -525,10 +563,14 @@ func refuseSQLChildWithoutInstance(c cloud, o *operation) error {
 }
 
 // A Cloud SQL instance with a private IP on a network that has no private services connection
-// yet: 400 SERVICE_NETWORKING_NOT_ENABLED. Cloud SQL docs, "Learn about using private IP"
-// (cloud.google.com/sql/docs/postgres/private-ip): "Configuring a Cloud SQL instance to use private
-// IP requires private services access"; the SDK's private-IP example of sql.DatabaseInstance
-// makes the instance depend on the servicenetworking.Connection for this reason.
+// yet: 400 "Incorrect Service Networking config for instance: <project>:<instance>:NETWORK_NOT_PEERED."
+// (the text as Cloud SQL answered it for a network without the connection:
+// terraform-google-modules/terraform-google-sql-db#281; the reason code after the instance names
+// what is wrong with the network, e.g. NETWORK_PEERING_DELETED in opstrace/opstrace#293). Cloud SQL
+// docs, "Learn about using private IP" (cloud.google.com/sql/docs/postgres/private-ip): "Configuring
+// a Cloud SQL instance to use private IP requires private services access"; the SDK's private-IP
+// example of sql.DatabaseInstance makes the instance depend on the servicenetworking.Connection
+// for this reason.
 func refusePrivateIPWithoutConnection(c cloud, o *operation) error {
 	network := o.str("settings.ipConfiguration.privateNetwork")
 	if network == "" {
@@ -541,6 +583,6 @@ func refusePrivateIPWithoutConnection(c cloud, o *operation) error {
 		return nil
 	}
 	message := fmt.Sprintf("Invalid request: Incorrect Service Networking config for instance: %s:%s:"+
-		"SERVICE_NETWORKING_NOT_ENABLED.", o.project(), o.str("name"))
+		"NETWORK_NOT_PEERED.", o.project(), o.str("name"))
 	return fmt.Errorf("%s%s", createErrorPrefix(o), googleapiError(400, message, "invalid"))
 }

@@ -154,7 +154,7 @@ func TestAConnectionOnAnotherNetworkIsNotHeld(t *testing.T) {
 	inputs := connection("")
 	inputs["network"] = "projects/acme-data-123/global/networks/other"
 	id, outs := mustCreateAt(t, p, connectionURN, inputs)
-	// The instance needs its own network's connection (refusals.go: SERVICE_NETWORKING_NOT_ENABLED).
+	// The instance needs its own network's connection (refusals.go: NETWORK_NOT_PEERED).
 	mustCreateAt(t, p, connectionURN+"-instance-network", connection(""))
 	deleteInstanceOnTheNetwork(t, p)
 	if err := del(t, p, connectionURN, id, outs); err != nil {

@@ -284,7 +284,7 @@ func TestAPrivateIPInstanceIsRefusedBeforeTheNetworksPrivateServicesConnection(t
 	private["settings"].(map[string]any)["ipConfiguration"].(map[string]any)["privateNetwork"] = network
 	refused(t, create(p, "gcp:sql/databaseInstance:DatabaseInstance", "instance", private),
 		"Error, failed to create instance instance-1a2b3c4: googleapi: Error 400: Invalid request: Incorrect Service "+
-			"Networking config for instance: "+testProject+":instance-1a2b3c4:SERVICE_NETWORKING_NOT_ENABLED., invalid")
+			"Networking config for instance: "+testProject+":instance-1a2b3c4:NETWORK_NOT_PEERED., invalid")
 	mustCreate(t, p, "gcp:servicenetworking/connection:Connection", "private-services", map[string]any{
 		"network": network, "service": "servicenetworking.googleapis.com", "reservedPeeringRanges": []any{"range"}})
 	mustCreate(t, p, "gcp:sql/databaseInstance:DatabaseInstance", "instance", private)
