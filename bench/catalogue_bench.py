@@ -174,12 +174,26 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far (its children not included)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 class MemoryWatch(threading.Thread):
-    """Peak RSS (VmHWM) per role in the process tree under `root`, sampled every 0.2 s."""
+    """Peak RSS (VmHWM) and CPU seconds per role in the process tree under `root`, sampled every
+    0.1 s (a process's CPU is its last sample, so up to 0.1 s of a short-lived one is missed)."""
 
     def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
         self.root, self.peaks, self.stop = root, {}, threading.Event()
+        self.cpu_by_pid: dict[int, tuple[str, float]] = {}
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -187,11 +201,21 @@ class MemoryWatch(threading.Thread):
             while todo:
                 pid = todo.pop()
                 todo += tree.get(pid, [])
-                role = "cli" if pid == self.root else _role(pid)
-                hwm = _hwm_kib(pid) if role else 0
+                role = "cli" if pid == self.root else (_role(pid) or "other")
+                hwm = _hwm_kib(pid)
                 if hwm:
                     self.peaks[role] = max(self.peaks.get(role, 0), hwm)
-            self.stop.wait(0.2)
+                cpu = _cpu_seconds(pid)
+                if cpu:
+                    self.cpu_by_pid[pid] = (role, cpu)
+            self.stop.wait(0.1)
+
+    @property
+    def cpu(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for role, seconds in self.cpu_by_pid.values():
+            total[role] = total.get(role, 0.0) + seconds
+        return total
 
 
 # -- the stack ---------------------------------------------------------------------------------
@@ -210,7 +234,9 @@ def engine_env(root: Path, pulumi_bin: Path) -> dict:
 
 
 class Stack:
-    def __init__(self, root: Path, pulumi_bin: Path, trace: Path | None, parallel: int | None) -> None:
+    def __init__(self, root: Path, pulumi_bin: Path, trace: Path | None, parallel: int | None,
+                 kestra_pid: int | None = None) -> None:
+        self.kestra_pid = kestra_pid
         self.dir = root / "project"
         self.dir.mkdir(parents=True)
         for name in PROJECT_FILES:
@@ -235,6 +261,7 @@ class Stack:
                                    env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         watch = MemoryWatch(process.pid)
+        kestra_cpu = _cpu_seconds(self.kestra_pid) if self.kestra_pid else 0.0
         watch.start()
         out, err = process.communicate(timeout=3600)
         seconds = time.perf_counter() - started
@@ -242,7 +269,10 @@ class Stack:
         watch.join()
         if process.returncode:
             raise RuntimeError(f"pulumi {' '.join(args)} exited {process.returncode}:\n{out}\n{err}")
-        return {"seconds": seconds, "output": out + err, "peaks": watch.peaks}
+        cpu = watch.cpu
+        if self.kestra_pid:
+            cpu["kestra"] = _cpu_seconds(self.kestra_pid) - kestra_cpu
+        return {"seconds": seconds, "output": out + err, "peaks": watch.peaks, "cpu": cpu}
 
     def state_bytes(self) -> int:
         files = list((self.root / "state").rglob("dev.json"))
@@ -305,7 +335,8 @@ def bench_size(args, proxy: Proxy, n: int) -> dict:
     if args.trace:
         trace = Path(args.trace) / str(n)
         trace.mkdir(parents=True, exist_ok=True)
-    stack = Stack(root, Path(args.pulumi), trace, args.parallel)
+    stack = Stack(root, Path(args.pulumi), trace, args.parallel, args.kestra_pid)
+    stack.env.update(dict(item.split("=", 1) for item in args.env))
     flows_dir = stack.dir / "catalogue"
     write_tree(flows_dir, n, args.per_namespace, 1)
     stack.run("config", "set", "profile", "local")
@@ -327,7 +358,8 @@ def bench_size(args, proxy: Proxy, n: int) -> dict:
             proxy.reset()
             ran = stack.run(*cmd, label=label)
             total, by_method = requests_made(proxy)
-            result[label] = {"seconds": ran["seconds"], "requests": total, "by_method": by_method, "peaks": ran["peaks"]}
+            result[label] = {"seconds": ran["seconds"], "requests": total, "by_method": by_method,
+                             "peaks": ran["peaks"], "cpu": ran["cpu"]}
             if label == "up":
                 result["state_bytes"] = stack.state_bytes()
             result["load"].append(os.getloadavg()[0])
@@ -369,6 +401,10 @@ def report(results: list[dict]) -> None:
         detail = {k: r[k]["by_method"] for k in ("up", "preview", "one", "all", "destroy")}
         print(f"N={r['n']}: requests by method {json.dumps(detail)}; floors "
               f"{json.dumps({k: v['requests'] for k, v in r['floor'].items()})}")
+        for label in ("up", "preview", "one", "all", "destroy"):
+            cpu = r[label].get("cpu") or {}
+            print(f"N={r['n']} {label:<8} {r[label]['seconds']:6.1f} s wall; CPU s: "
+                  + ", ".join(f"{role} {sec:.1f}" for role, sec in sorted(cpu.items())))
     missed = []
     for r in results:
         f = r["floor"]
@@ -399,6 +435,9 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, help="pulumi --parallel (default: the CLI's)")
     parser.add_argument("--pulumi", default=str(REPO / ".tools" / "bin" / "pulumi"))
     parser.add_argument("--trace", help="write the CLI's traces of each command to this folder")
+    parser.add_argument("--kestra-pid", type=int, help="Kestra's JVM: its CPU seconds are reported per command")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an environment variable for the CLI (e.g. PULUMI_SKIP_CHECKPOINTS=true)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects")
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
@@ -417,7 +456,9 @@ def main() -> int:
         proxy.close()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-    print(f"against {args.url} through a counting proxy, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"against {args.url} through a counting proxy, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+          + (f", CLI environment {' '.join(args.env)}" if args.env else "")
+          + (f", --parallel {args.parallel}" if args.parallel else ""))
     report(results)
     return 0
 
