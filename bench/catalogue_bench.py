@@ -327,16 +327,23 @@ def requests_made(proxy: Proxy) -> tuple[int, dict]:
     return sum(counts.values()), counts
 
 
-def bench_size(args, proxy: Proxy, n: int) -> dict:
+def bench_size(args, proxy: Proxy, n: int) -> list[dict]:
+    """The floors, then the stack's five commands once per variant (the CLI's default environment,
+    then each `--variant`), all against the same server."""
     load = os.getloadavg()[0]
     floor = floors(proxy, args.username, args.password, n, args.per_namespace)
+    variants = [args.env] + [[item] for item in args.variant]
+    return [bench_stack(args, proxy, n, floor, load, env) for env in variants]
+
+
+def bench_stack(args, proxy: Proxy, n: int, floor: dict, load: float, env: list[str]) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"catalogue-{n}-"))
     trace = None
     if args.trace:
-        trace = Path(args.trace) / str(n)
+        trace = Path(args.trace) / (str(n) + "".join(f"-{item}" for item in env))
         trace.mkdir(parents=True, exist_ok=True)
     stack = Stack(root, Path(args.pulumi), trace, args.parallel, args.kestra_pid)
-    stack.env.update(dict(item.split("=", 1) for item in args.env))
+    stack.env.update(dict(item.split("=", 1) for item in env))
     flows_dir = stack.dir / "catalogue"
     write_tree(flows_dir, n, args.per_namespace, 1)
     stack.run("config", "set", "profile", "local")
@@ -344,7 +351,7 @@ def bench_size(args, proxy: Proxy, n: int) -> dict:
     stack.run("config", "set", "kestraUsername", args.username)
     stack.run("config", "set", "--secret", "kestraPassword", args.password)
     stack.run("config", "set", "flowsDir", "catalogue")
-    result = {"n": n, "namespaces": -(-n // args.per_namespace), "load": [load], "floor": floor}
+    result = {"n": n, "namespaces": -(-n // args.per_namespace), "load": [load], "floor": floor, "env": env}
     try:
         for label, prepare, cmd in (
             ("up", None, UP),
@@ -378,7 +385,7 @@ def report(results: list[dict]) -> None:
             for role, kib in r[label]["peaks"].items():
                 peaks[role] = max(peaks.get(role, 0), kib)
         rows.append([
-            f"{n} ({r['namespaces']} ns)",
+            f"{n} ({r['namespaces']} ns)" + "".join(f" {item}" for item in r.get("env") or []),
             f"{r['up']['seconds']:.1f} s / {f['post']['seconds']:.1f} s = {r['up']['seconds'] / f['post']['seconds']:.2f}x",
             f"{r['preview']['seconds']:.1f} s, {r['preview']['requests']} req",
             f"{r['one']['seconds']:.1f} s, {r['one']['requests']} req",
@@ -399,11 +406,12 @@ def report(results: list[dict]) -> None:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
     for r in results:
         detail = {k: r[k]["by_method"] for k in ("up", "preview", "one", "all", "destroy")}
-        print(f"N={r['n']}: requests by method {json.dumps(detail)}; floors "
+        tag = "".join(f" {item}" for item in r.get("env") or [])
+        print(f"N={r['n']}{tag}: requests by method {json.dumps(detail)}; floors "
               f"{json.dumps({k: v['requests'] for k, v in r['floor'].items()})}")
         for label in ("up", "preview", "one", "all", "destroy"):
             cpu = r[label].get("cpu") or {}
-            print(f"N={r['n']} {label:<8} {r[label]['seconds']:6.1f} s wall; CPU s: "
+            print(f"N={r['n']}{tag} {label:<8} {r[label]['seconds']:6.1f} s wall; CPU s: "
                   + ", ".join(f"{role} {sec:.1f}" for role, sec in sorted(cpu.items())))
     missed = []
     for r in results:
@@ -438,6 +446,9 @@ def main() -> int:
     parser.add_argument("--kestra-pid", type=int, help="Kestra's JVM: its CPU seconds are reported per command")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment variable for the CLI (e.g. PULUMI_SKIP_CHECKPOINTS=true)")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                        help="also run the stack with this CLI environment variable, after the default, "
+                             "against the same floors (e.g. PULUMI_SKIP_CHECKPOINTS=true)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects")
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
@@ -450,7 +461,7 @@ def main() -> int:
     results = []
     try:
         for n in (int(s) for s in args.sizes.split(",")):
-            results.append(bench_size(args, proxy, n))
+            results.extend(bench_size(args, proxy, n))
             print(f"N={n} done: load average {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     finally:
         proxy.close()

@@ -142,6 +142,27 @@ def test_up_terminated_mid_write_leaves_pending_creates_that_the_next_up_adopts(
     assert "pending operations" not in external_project.pulumi(*UP).output
 
 
+def test_up_without_checkpoints_terminated_mid_write_is_followed_by_an_up_that_adopts_every_flow(
+    external_project, kestra_standin
+):
+    """PULUMI_SKIP_CHECKPOINTS=true (docs/flows-as-code.md, "Performance of a large catalogue")
+    writes the state once, at the end (pulumi/pulumi pkg/backend/snapshot.go, unsafeServiceLoop):
+    a CLI terminated mid-run records none of the objects it wrote. The next up creates them all
+    again, and each create adopts what Kestra holds: nothing written twice, nothing missing."""
+    external_project.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+    held = {"method": "POST", "path": f"{API}/flows"}
+    interrupted = _interrupted_up(external_project, kestra_standin, signals=2, held=held, to_cli_alone=True)
+    assert interrupted.returncode != 0 and "received; terminating" in interrupted.stdout, interrupted.stdout
+    deadline = time.monotonic() + 30
+    while _in_flight(kestra_standin, held):
+        assert time.monotonic() < deadline, "the held flow write never finished"
+        time.sleep(0.05)
+    written = kestra_standin.control("GET", "stats")["flows"]
+    assert written >= 2  # the run had written flows before it was terminated
+
+    _converges(external_project, kestra_standin)
+
+
 KESTRA_CONTAINER = "kestra-gcp-dev-kestra"  # infra/runtimes/docker.py: <namePrefix>-kestra
 
 
