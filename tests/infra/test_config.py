@@ -409,14 +409,21 @@ def _catalogue(root, n=500, per_namespace=50):
             "    message: hi\n")
 
 
-def test_one_bad_flow_among_500_stops_before_any_resource_naming_file_and_field(tmp_path):
+@pytest.mark.parametrize("path, text, reported", [
+    ("team03/flow_170.yaml", "id: flow_17\nnamespace: team03\ntasks: []\n",
+     "team03/flow_170.yaml: id 'flow_17' must equal the file name 'flow_170'"),
+    ("team07/flow_377.yaml", "id: flow_377\nnamespace: team07\ntasks: [\n",
+     "team07/flow_377.yaml: not valid YAML"),
+])
+def test_one_bad_flow_among_500_stops_before_any_resource_naming_file_and_field(tmp_path, path, text, reported):
     _catalogue(tmp_path)
-    (tmp_path / "team07" / "flow_377.yaml").write_text("id: flow_377\nnamespace: team07\ntasks: [\n")
-    (tmp_path / "team03" / "flow_170.yaml").write_text("id: flow_17\nnamespace: team03\ntasks: []\n")
+    (tmp_path / path).write_text(text)
     message = _config_error({"kestra-gcp:flowsDir": str(tmp_path), "kestra-gcp:profile": "local"})
     line = next(l for l in message.splitlines() if "kestra-gcp:flowsDir:" in l)
-    # The first bad file in reading order, its field, and nothing declared (so nothing written).
-    assert "team03/flow_170.yaml: id 'flow_17' must equal the file name 'flow_170'" in line
+    # Nothing is declared (_config_error checks), so none of the other 499 flows is written.
+    assert reported in line
+    if "YAML" in reported:
+        assert "line 4, column 1" in message  # where the open flow sequence meets the end of the file
 
 
 def test_a_flow_defined_by_two_files_among_500_names_both(tmp_path):
