@@ -22,8 +22,10 @@ flow changed; ``up`` after every flow changed; ``destroy``. ``up`` runs as
 ``up --yes --skip-preview`` (as CI runs it). Printed per N: seconds, requests and the ratios to
 the floors, the cost per flow, the state file's size, and the peak resident memory of the CLI
 and of the dynamic provider host (VmHWM from /proc). The 1-minute load average is printed next
-to each N, as the machine may be shared. `--trace DIR` also writes the CLI's trace (``--tracing
-file:``) of each command there, for `go tool trace`-like inspection with Pulumi's tools.
+to each N, as the machine may be shared; and CPU seconds per process (the CLI, the program, the
+provider host, and Kestra's JVM with `--kestra-pid`). `--variant KEY=VALUE` runs the stack again
+with that variable in the CLI's environment, against the same floors. `--trace DIR` also writes the
+CLI's trace (``--tracing=file:``) of each command there (``pulumi view-trace FILE`` shows one).
 """
 
 from __future__ import annotations
