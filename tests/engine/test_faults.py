@@ -142,6 +142,38 @@ def test_up_terminated_mid_write_leaves_pending_creates_that_the_next_up_adopts(
     assert "pending operations" not in external_project.pulumi(*UP).output
 
 
+def test_up_without_checkpoints_killed_mid_run_is_followed_by_an_up_that_adopts_what_it_wrote(
+    external_project, kestra_standin
+):
+    """PULUMI_SKIP_CHECKPOINTS=true (docs/flows-as-code.md, "Performance of a large catalogue")
+    keeps the state in memory and writes it when the CLI closes the deployment (pulumi/pulumi
+    pkg/backend/snapshot.go, unsafeServiceLoop): a CLI killed outright (SIGKILL, a crash) records
+    none of the objects that run wrote. The next up creates them all again, and each create adopts
+    what Kestra holds: nothing written twice, nothing missing."""
+    external_project.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+    for method in ("POST", "PUT"):
+        kestra_standin.control("POST", "inject", {"kind": "slow", "seconds": 0.4, "count": 1000, "method": method})
+    process = external_project.popen(*UP)
+    deadline = time.monotonic() + 120
+    while kestra_standin.control("GET", "stats")["flows"] < 2:
+        assert process.poll() is None, "pulumi up ended before it could be killed"
+        assert time.monotonic() < deadline, "pulumi up did not start writing flows"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the CLI, the program and the provider host at once
+    process.communicate(timeout=60)
+    kestra_standin.control("DELETE", "faults")
+    deadline = time.monotonic() + 30
+    while any(r["status"] is None for r in kestra_standin.control("GET", "requests")):
+        assert time.monotonic() < deadline, "a write of the killed run never finished"
+        time.sleep(0.05)
+    recorded = external_project.pulumi("stack", "export").json()["deployment"].get("resources") or []
+    assert not [r for r in recorded if r["type"].startswith("pulumi-python:dynamic/kestra:")]
+    external_project.pulumi("cancel", "--yes")  # a killed CLI leaves its lock on the stack
+
+    up_output = _converges(external_project, kestra_standin)
+    assert "pending operations" not in up_output
+
+
 KESTRA_CONTAINER = "kestra-gcp-dev-kestra"  # infra/runtimes/docker.py: <namePrefix>-kestra
 
 

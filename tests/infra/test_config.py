@@ -398,3 +398,37 @@ def test_the_docker_engine_is_the_one_pulumi_docker_talks_to(config, env, host, 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert _load({"kestra-gcp:profile": "local", **config}).docker.engine_host == host
+
+
+def _catalogue(root, n=500, per_namespace=50):
+    for i in range(n):
+        ns = f"team{i // per_namespace:02d}"
+        (root / ns).mkdir(exist_ok=True)
+        (root / ns / f"flow_{i:03d}.yaml").write_text(
+            f"id: flow_{i:03d}\nnamespace: {ns}\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n"
+            "    message: hi\n")
+
+
+@pytest.mark.parametrize("path, text, reported", [
+    ("team03/flow_170.yaml", "id: flow_17\nnamespace: team03\ntasks: []\n",
+     "team03/flow_170.yaml: id 'flow_17' must equal the file name 'flow_170'"),
+    ("team07/flow_377.yaml", "id: flow_377\nnamespace: team07\ntasks: [\n",
+     "team07/flow_377.yaml: not valid YAML"),
+])
+def test_one_bad_flow_among_500_stops_before_any_resource_naming_file_and_field(tmp_path, path, text, reported):
+    _catalogue(tmp_path)
+    (tmp_path / path).write_text(text)
+    message = _config_error({"kestra-gcp:flowsDir": str(tmp_path), "kestra-gcp:profile": "local"})
+    line = next(l for l in message.splitlines() if "kestra-gcp:flowsDir:" in l)
+    # Nothing is declared (_config_error checks), so none of the other 499 flows is written.
+    assert reported in line
+    if "YAML" in reported:
+        assert "line 4, column 1" in message  # where the open flow sequence meets the end of the file
+
+
+def test_a_flow_defined_by_two_files_among_500_names_both(tmp_path):
+    _catalogue(tmp_path)
+    (tmp_path / "team09" / "flow_123.yaml").write_text((tmp_path / "team02" / "flow_123.yaml").read_text())
+    message = _config_error({"kestra-gcp:flowsDir": str(tmp_path), "kestra-gcp:profile": "local"})
+    line = next(l for l in message.splitlines() if "kestra-gcp:flowsDir:" in l)
+    assert "team09/flow_123.yaml" in line and "team02/flow_123.yaml" in line and "team02/flow_123" in line

@@ -201,3 +201,24 @@ def test_preflight_refuses_a_demo_schedule_it_cannot_switch(tree):
     assert preflight(tree, include_gcp=True, demo_schedule_enabled=False).namespaces == ["dev.testing", "gcp.ecommerce"]
     with pytest.raises(FlowsTreeError, match=r"^demoScheduleEnabled is true but flows/gcp.ecommerce/debug_demo.yaml is not deployed$"):
         preflight(tree, include_gcp=True, demo_schedule_enabled=True)
+
+
+def test_a_flow_claimed_by_two_files_is_refused_naming_both(tmp_path):
+    flows = tmp_path / "flows"
+    write(flows, "team.a/load.yaml", FLOW.format(id="load", ns="team.a"))
+    # A copy left in another namespace's folder, still declaring team.a/load.
+    write(flows, "team.a.old/load.yaml", FLOW.format(id="load", ns="team.a"))
+    with pytest.raises(FlowsTreeError) as refused:
+        discover(flows)
+    assert "flows/team.a.old/load.yaml" in str(refused.value) and "flows/team.a/load.yaml" in str(refused.value)
+    assert "team.a/load" in str(refused.value)
+
+
+def test_the_duplicate_is_named_whichever_file_is_read_first(tmp_path):
+    flows = tmp_path / "flows"
+    write(flows, "b.team/report.yaml", FLOW.format(id="report", ns="b.team"))
+    write(flows, "a.team/report_copy.yaml", FLOW.format(id="report", ns="b.team"))  # read before b.team
+    with pytest.raises(FlowsTreeError) as refused:
+        discover(flows)
+    message = str(refused.value)
+    assert message.startswith("flows/a.team/report_copy.yaml: ") and "flows/b.team/report.yaml" in message
