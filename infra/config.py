@@ -25,12 +25,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
 import pulumi
+import yaml
 from pulumi.runtime.config import get_config, is_config_secret
 
 from infra.deployment import Catalogue, FlowsTreeError, preflight
@@ -72,7 +74,12 @@ GKE_DEFAULTS = {
     "kestraWorkerReplicas": 1,
     "kestraSourceRanges": ("0.0.0.0/0",),
     "cloudSqlTier": "db-custom-1-3840",
+    "gkeChartRepository": "https://helm.kestra.io/",
 }
+# Kestra's Helm chart, pinned: the release's values were read in this version's templates
+# (infra/runtimes/gke/kestra.py). A local chart given as gkeChartRepository must be this one.
+KESTRA_CHART = "kestra"
+KESTRA_CHART_VERSION = "1.0.21"
 
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -226,6 +233,13 @@ class GkeSettings:
     source_ranges: tuple
     cloud_sql_tier: str
     kestra_image_tag: str
+    # Where the release takes Kestra's chart from: a Helm repository URL (default Kestra's own,
+    # https://helm.kestra.io/), or the absolute path of the chart as a folder or a .tgz archive.
+    chart_repository: str = GKE_DEFAULTS["gkeChartRepository"]
+
+    @property
+    def chart_is_local(self) -> bool:
+        return not _URL_SCHEME.match(self.chart_repository)
 
 
 @dataclass(frozen=True)
@@ -623,6 +637,7 @@ def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[Gk
     if (problem := connections_problem(tier, worker_replicas)) and _SQL_TIER.match(tier):
         r.problems.append(f"{r.name('cloudSqlTier')}: {problem}")
     version = _read_kestra_version(r)
+    chart_repository = _read_chart_repository(r)
     if gcp is None:
         return None
     return GkeSettings(
@@ -638,7 +653,70 @@ def _read_gke(r: _Reader, gcp: Optional[GcpSettings], stack: str) -> Optional[Gk
         source_ranges=source_ranges,
         cloud_sql_tier=tier,
         kestra_image_tag=version,
+        chart_repository=chart_repository,
     )
+
+
+_URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def _chart_metadata(path: Path) -> dict:
+    """Chart.yaml of a chart folder, or of a packaged chart (<name>/Chart.yaml in a .tgz, as
+    `helm package` writes it); raises ValueError saying what is wrong."""
+    if path.is_dir():
+        chart_yaml = path / "Chart.yaml"
+        if not chart_yaml.is_file():
+            raise ValueError("is a folder without Chart.yaml, not a Helm chart")
+        text = chart_yaml.read_text(encoding="utf-8")
+    else:
+        try:
+            with tarfile.open(path, "r:*") as archive:
+                member = next((m for m in archive.getmembers()
+                               if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")), None)
+                if member is None:
+                    raise ValueError("is an archive without <chart>/Chart.yaml, not a packaged Helm chart")
+                text = archive.extractfile(member).read().decode("utf-8")
+        except (tarfile.TarError, OSError) as error:
+            raise ValueError(f"is neither a chart folder nor a chart archive (.tgz): {error}") from None
+    try:
+        metadata = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"has a Chart.yaml that does not parse: {error}") from None
+    if not isinstance(metadata, dict):
+        raise ValueError("has a Chart.yaml that is not a mapping")
+    return metadata
+
+
+def _read_chart_repository(r: _Reader) -> str:
+    """gkeChartRepository: a Helm repository serving Kestra's chart (a mirror, for clusters that
+    cannot reach https://helm.kestra.io/), or the chart itself on disk — a folder or a .tgz,
+    absolute or relative to the project — which must be chart `kestra` at the pinned version."""
+    key = "gkeChartRepository"
+    value = (r.text(key, GKE_DEFAULTS[key]) or GKE_DEFAULTS[key]).strip()
+    if _URL_SCHEME.match(value):
+        parsed = urlparse(value)
+        if parsed.scheme not in ("https", "http") or not parsed.hostname:
+            r.problems.append(
+                f"{r.name(key)}: {value!r} is not a Helm repository URL (https://host/path/) nor a local chart path"
+            )
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else PROJECT_DIR / path
+    if not path.exists():
+        r.problems.append(f"{r.name(key)}: {value!r} is neither a Helm repository URL nor an existing chart folder or archive")
+        return value
+    try:
+        metadata = _chart_metadata(path)
+    except ValueError as error:
+        r.problems.append(f"{r.name(key)}: {value!r} {error}")
+        return value
+    found = (metadata.get("name"), str(metadata.get("version")))
+    if found != (KESTRA_CHART, KESTRA_CHART_VERSION):
+        r.problems.append(
+            f"{r.name(key)}: {value!r} is chart {found[0]} {found[1]}; the stack's values are written for "
+            f"{KESTRA_CHART} {KESTRA_CHART_VERSION}"
+        )
+    return str(path.resolve())
 
 
 def _api_disabled(error: Exception) -> bool:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import tiers
+from tests.support import kube_control_plane, tiers
 
 
 def test_missing_tool_skips_locally_with_the_install_command(monkeypatch):
@@ -23,6 +23,39 @@ def test_missing_tool_fails_in_ci(monkeypatch):
 def test_present_tool_neither_skips_nor_fails(monkeypatch):
     monkeypatch.setenv(tiers.REQUIRE_ENV, "1")
     assert tiers.require(True, "the Pulumi CLI", "scripts/install-tools") is None
+
+
+def test_kube_tier_runs_only_with_every_control_plane_tool(tmp_path):
+    # Any one missing (or not executable) makes the kube fixtures skip locally and fail in CI.
+    assert kube_control_plane.find_tools(tmp_path) is None
+    for tool in kube_control_plane.TOOLS:
+        (tmp_path / tool).write_text("")
+        (tmp_path / tool).chmod(0o755)
+    assert kube_control_plane.find_tools(tmp_path) == tmp_path
+    (tmp_path / "kube-scheduler").chmod(0o644)
+    assert kube_control_plane.find_tools(tmp_path) is None
+    (tmp_path / "kube-scheduler").chmod(0o755)
+    (tmp_path / "kwok-stages.yaml").unlink()
+    assert kube_control_plane.find_tools(tmp_path) is None
+
+
+def test_ci_builds_every_tiers_tools_before_requiring_every_tier():
+    lines = [line.strip() for line in (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().splitlines()]
+    required = lines.index(f"export {tiers.REQUIRE_ENV}=1")
+    for script in ("scripts/install-tools", "scripts/install-kube-tools"):
+        assert lines.index(script) < required, script
+    assert required < lines.index("python -m pytest -q")
+
+
+def test_kube_marker_is_registered_and_its_tests_are_engine_tests():
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[1] / "pytest.ini")
+    markers = [line.split(":", 1)[0].strip() for line in config["pytest"]["markers"].splitlines() if line.strip()]
+    assert "kube" in markers
+    # In tests/engine/: the engine conftest marks them engine, so the offline selection leaves them out.
+    assert (Path(__file__).resolve().parent / "engine" / "test_kube_gke.py").is_file()
 
 
 # Skips that are not about a missing tool, each with why it cannot hide a tier in CI.

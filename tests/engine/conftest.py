@@ -252,12 +252,14 @@ class EngineProject:
         self.write_stack_config(example)
         return example
 
-    def install_echo_plugins(self, echo: EchoPlugins) -> None:
-        """Installs the echo plugins into this project's PULUMI_HOME as the engine installs a
-        downloaded plugin (plugins/resource-NAME-vVERSION/pulumi-resource-NAME), and logs their
-        operations to a file of this project's."""
+    def install_echo_plugins(self, echo: EchoPlugins, skip: tuple[str, ...] = ()) -> None:
+        """Installs the echo plugins (but those named in `skip`) into this project's PULUMI_HOME as
+        the engine installs a downloaded plugin (plugins/resource-NAME-vVERSION/pulumi-resource-NAME),
+        and logs their operations to a file of this project's."""
         plugins = Path(self.env["PULUMI_HOME"]) / "plugins"
         for name, version in echo.versions.items():
+            if name in skip:
+                continue
             folder = plugins / f"resource-{name}-v{version}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"pulumi-resource-{name}").symlink_to(echo.binary(name))
@@ -489,4 +491,98 @@ def gcp_project(engine_project: EngineProject, kestra_standin: StandinProcess, e
     engine_project.install_echo_plugins(echo_plugins)
     engine_project.set_config({"gcp:project": PROJECT_ID})
     point_docker_runtime_at(engine_project, kestra_standin)
+    return engine_project
+
+
+# --- the kube tier (marker kube): the gke profile against a real kube-apiserver -----------------
+# tests/support/kube_control_plane.py starts it; the real Kubernetes provider talks to it.
+KUBE_PROVIDER = REPO_ROOT / ".tools" / "pulumi-kubernetes" / "pulumi-resource-kubernetes"
+KUBE_INSTALL_COMMAND = "scripts/install-kube-tools (needs Go; builds the control plane and the Kubernetes provider into .tools/)"
+# Kestra's chart where it cannot be downloaded: a local copy of the real chart 1.0.21 (folder or
+# .tgz) when this names one, else the model in tests/support/kestra_chart (docs/testing.md).
+KESTRA_CHART_ENV = "KESTRA_GCP_KESTRA_CHART"
+CHART_MODEL = REPO_ROOT / "tests" / "support" / "kestra_chart"
+ECHO_CLUSTER_ENDPOINT_ENV = "PULUMI_ECHO_GCP_CLUSTER_ENDPOINT"
+ECHO_CLUSTER_CA_ENV = "PULUMI_ECHO_GCP_CLUSTER_CA_CERTIFICATE"
+
+
+@pytest.fixture(scope="session")
+def kube_control_plane(tmp_path_factory):
+    """etcd, kube-apiserver, the controller-manager subset, the scheduler and kwok (one fake node),
+    for the whole session; each test leaves it as it found it (its `destroy` is asserted)."""
+    from tests.support import kube_control_plane as kube
+
+    bin_dir = kube.find_tools()
+    tiers.require(bin_dir is not None, f"the local Kubernetes control plane ({', '.join(kube.TOOLS)}) in .tools/kube",
+                  KUBE_INSTALL_COMMAND)
+    plane = kube.start(tmp_path_factory.mktemp("kube-control-plane"), bin_dir)
+    yield plane
+    plane.stop()
+
+
+def kubernetes_sdk_version() -> str:
+    """The plugin version the installed pulumi-kubernetes SDK asks the engine for."""
+    import importlib.metadata
+
+    return importlib.metadata.version("pulumi_kubernetes")
+
+
+def linked_provider_version(binary: Path) -> Optional[str]:
+    """The version linked into the built provider (-X .../pkg/version.Version=…, in its build info)."""
+    marker = b"pulumi-kubernetes/provider/v4/pkg/version.Version="
+    data = binary.read_bytes()
+    at = data.find(marker)
+    if at < 0:
+        return None
+    end = at + len(marker)
+    while end < len(data) and data[end:end + 1] in b"0123456789.":
+        end += 1
+    return data[at + len(marker):end].decode()
+
+
+@pytest.fixture
+def kube_standin(tmp_path: Path, kube_control_plane) -> StandinProcess:
+    """`gke_standin` whose load balancer serves the certificate the Ingress in the apiserver names."""
+    address = _free_loopback_https_address()
+    yield from _run_standin("--load-balancer", f"{address}:443", "--echo-store", str(echo_store(tmp_path)),
+                            "--kube-access", str(kube_control_plane.access_file))
+
+
+@pytest.fixture
+def kube_project(engine_project: EngineProject, kube_standin: StandinProcess, echo_plugins: EchoPlugins,
+                 kube_control_plane) -> EngineProject:
+    """The gke profile with the GCP half on the echo plugins and the Kubernetes half on the real
+    provider against `kube_control_plane`: the echo cluster's endpoint and CA are the apiserver's,
+    and the provider authenticates through the kubeconfig the stack renders, running
+    `gke-gcloud-auth-plugin` from PATH — here a script printing an ExecCredential with the
+    apiserver's test token. The flows deploy to the Kestra stand-in behind the endpoint's address,
+    whose load balancer serves the certificate the Ingress in the apiserver names."""
+    available = os.access(KUBE_PROVIDER, os.X_OK)
+    tiers.require(available, f"the Pulumi Kubernetes provider in {KUBE_PROVIDER.relative_to(REPO_ROOT)}",
+                  KUBE_INSTALL_COMMAND)
+    version = kubernetes_sdk_version()
+    linked = linked_provider_version(KUBE_PROVIDER)
+    assert linked == version, (
+        f"the built Kubernetes provider is {linked}, the pulumi-kubernetes SDK asks for {version}: "
+        "the engine runs only the plugin of that exact version (requirements.txt)")
+    engine_project.install_echo_plugins(echo_plugins, skip=("kubernetes",))
+    engine_project.pulumi("plugin", "install", "resource", "kubernetes", version, "--file", str(KUBE_PROVIDER))
+
+    from tests.support.kube_control_plane import exec_credential
+
+    auth_bin = engine_project.dir.parent / "auth-plugin-bin"
+    auth_bin.mkdir()
+    credential = auth_bin / "exec-credential.json"
+    credential.write_text(exec_credential(kube_control_plane.token))
+    plugin = auth_bin / "gke-gcloud-auth-plugin"
+    plugin.write_text(f"#!/bin/sh\n# Stands in for Google's plugin: the test apiserver's token.\nexec cat '{credential}'\n")
+    plugin.chmod(0o755)
+    engine_project.env["PATH"] = os.pathsep.join([str(auth_bin), engine_project.env["PATH"]])
+    engine_project.env[ECHO_EXTERNAL_ADDRESS_ENV] = kube_standin.address
+    engine_project.env[ECHO_CLUSTER_ENDPOINT_ENV] = kube_control_plane.address
+    engine_project.env[ECHO_CLUSTER_CA_ENV] = kube_control_plane.ca_base64
+    chart = os.environ.get(KESTRA_CHART_ENV) or str(CHART_MODEL)
+    engine_project.set_config({"gcp:project": PROJECT_ID, "profile": "gke", "kestraUsername": kube_standin.username,
+                               "gkeChartRepository": chart})
+    engine_project.set_config({"kestraPassword": kube_standin.password}, secret=True)
     return engine_project

@@ -47,6 +47,11 @@ def _load(values):
         ("kestraSourceRanges", "0.0.0.0/0", "list of strings"),
         ("cloudSqlTier", "small", "not a Cloud SQL tier"),
         ("kestraVersion", "v1.1.7 latest", "image tag"),
+        ("gkeChartRepository", "ftp://charts.example.com/", "not a Helm repository URL"),
+        ("gkeChartRepository", "https:///kestra", "not a Helm repository URL"),
+        ("gkeChartRepository", "/nonexistent/kestra-1.0.21.tgz", "neither a Helm repository URL nor an existing chart"),
+        ("gkeChartRepository", "flows", "folder without Chart.yaml"),
+        ("gkeChartRepository", "requirements.txt", "neither a chart folder nor a chart archive"),
     ],
 )
 def test_bad_gke_value_is_reported_naming_the_key(key, value, fragment):
@@ -215,3 +220,46 @@ def test_a_tier_whose_memory_is_unknown_here_is_not_judged():
     # Enterprise Plus or future tier names: Cloud SQL itself is the judge.
     assert _load({**GKE, "kestra-gcp:cloudSqlTier": "db-perf-optimized-n-8",
                   "kestra-gcp:kestraWorkerReplicas": "50"}).gke.cloud_sql_tier == "db-perf-optimized-n-8"
+
+
+# --- gkeChartRepository: a mirror, or Kestra's chart on disk ----------------------------------
+
+def _chart(folder, name="kestra", version="1.0.21"):
+    folder.mkdir(parents=True)
+    (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: \"{version}\"\n")
+    return folder
+
+
+def _release(run):
+    return run.one("kubernetes:helm.sh/v3:Release")
+
+
+def test_a_chart_mirror_is_the_releases_repository():
+    run = run_stack({**GKE, "kestra-gcp:gkeChartRepository": "https://charts.example.internal/kestra/"})
+    release = _release(run)
+    assert (release.inputs["chart"], release.inputs["version"]) == ("kestra", "1.0.21")
+    assert release.inputs["repositoryOpts"] == {"repo": "https://charts.example.internal/kestra/"}
+
+
+@pytest.mark.parametrize("packaged", [False, True])
+def test_a_local_chart_is_the_releases_chart(tmp_path, packaged):
+    import tarfile
+
+    chart = _chart(tmp_path / "src" / "kestra")
+    if packaged:  # as `helm package` writes it: kestra-1.0.21.tgz holding kestra/Chart.yaml
+        archive = tmp_path / "kestra-1.0.21.tgz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(chart, arcname="kestra")
+        chart = archive
+    release = _release(run_stack({**GKE, "kestra-gcp:gkeChartRepository": str(chart)}))
+    # Helm takes the path as the chart, whose Chart.yaml gives the version; no repository.
+    assert release.inputs["chart"] == str(chart.resolve())
+    assert "repositoryOpts" not in release.inputs and "version" not in release.inputs
+
+
+@pytest.mark.parametrize("name, version", [("kestra", "1.0.22"), ("kestra-starter", "1.0.21")])
+def test_a_local_chart_other_than_kestra_1_0_21_is_refused(tmp_path, name, version):
+    chart = _chart(tmp_path / name, name, version)
+    problems = _problems({**GKE, "kestra-gcp:gkeChartRepository": str(chart)})
+    assert problems == [f"kestra-gcp:gkeChartRepository: {str(chart)!r} is chart {name} {version}; "
+                        "the stack's values are written for kestra 1.0.21"]

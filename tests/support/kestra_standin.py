@@ -1650,6 +1650,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--gcs-internal-storage", action="store_true",
                         help="keep the internal storage in the GCS bucket the Helm release of the echo store "
                              "configures (needs --echo-store): KestraStandin.store_internal_storage_in_gcs")
+    parser.add_argument("--kube-access", metavar="FILE",
+                        help="the load balancer reads the Ingresses from this kube-apiserver (a JSON file: url, "
+                             "ca, cert, key) instead of the echo plugins' Helm releases")
     parser.add_argument("--docker-volumes", metavar="DATABASE,STORAGE",
                         help="keep the data in these Docker volumes of the echo store (needs --echo-store): "
                              "Postgres' and the internal storage's (KestraStandin.keep_data_in_volumes)")
@@ -1668,7 +1671,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         from tests.support.echo_cloud import LoadBalancer
 
         host, port = args.load_balancer.rsplit(":", 1)
-        balancer = LoadBalancer(args.echo_store, host)
+        balancer = LoadBalancer(args.echo_store, host, args.kube_access)
         server.listen_tls(host, int(port), balancer.ssl_context)
         extra["https"] = f"https://{host}" + ("" if port == "443" else f":{port}")
     stop = threading.Event()

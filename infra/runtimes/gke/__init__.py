@@ -155,6 +155,8 @@ class KestraGke(pulumi.ComponentResource):
                 keep_data=args.keep_data,
                 labels=args.labels,
                 depends_on=apis,
+                chart_repository=settings.chart_repository,
+                chart_is_local=settings.chart_is_local,
             ),
             child,
         )

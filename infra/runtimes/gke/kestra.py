@@ -17,6 +17,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.config import GKE_DEFAULTS, KESTRA_CHART, KESTRA_CHART_VERSION
 from kestra.config import (
     DEFAULT_GEMINI_MODEL,
     KestraSettings,
@@ -26,9 +27,9 @@ from kestra.config import (
     split_configuration,
 )
 
-CHART = "kestra"
-CHART_VERSION = "1.0.21"  # the 1.1 line: appVersion v1.1.8; the image tag comes from kestraVersion
-CHART_REPOSITORY = "https://helm.kestra.io/"
+CHART = KESTRA_CHART
+CHART_VERSION = KESTRA_CHART_VERSION  # the 1.1 line: appVersion v1.1.8; the image tag comes from kestraVersion
+CHART_REPOSITORY = GKE_DEFAULTS["gkeChartRepository"]  # gkeChartRepository may name a mirror or the chart on disk
 RELEASE = "kestra"  # the chart's fullname is the release name when it contains "kestra"
 NAMESPACE = "kestra"
 KSA = "kestra"  # the chart's Kubernetes ServiceAccount (serviceAccount.name)
@@ -182,6 +183,18 @@ class KestraOnGkeArgs:
     keep_data: bool = False
     labels: dict = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
+    # A Helm repository URL, or the absolute path of the chart (folder or .tgz) at CHART_VERSION.
+    chart_repository: str = CHART_REPOSITORY
+    chart_is_local: bool = False
+
+
+def release_chart(repository: str, local: bool) -> dict:
+    """The Release's chart inputs: chart `kestra` at the pinned version from a repository, or the
+    chart on disk (Helm takes a path as the chart and reads its version from it: infra/config.py
+    checked that it is the pinned one)."""
+    if local:
+        return {"chart": repository}
+    return {"chart": CHART, "version": CHART_VERSION, "repository_opts": {"repo": repository}}
 
 
 class KestraOnGke(pulumi.ComponentResource):
@@ -340,9 +353,7 @@ class KestraOnGke(pulumi.ComponentResource):
             "kestra",
             name=RELEASE,
             namespace=NAMESPACE,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts={"repo": CHART_REPOSITORY},
+            **release_chart(args.chart_repository, args.chart_is_local),
             values=values,
             timeout=RELEASE_TIMEOUT_SECONDS,
             max_history=10,
