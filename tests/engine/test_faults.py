@@ -142,6 +142,23 @@ def test_up_terminated_mid_write_leaves_pending_creates_that_the_next_up_adopts(
     assert "pending operations" not in external_project.pulumi(*UP).output
 
 
+def _kill_orphans_of(project_dir: Path) -> None:
+    """Kills what a killed CLI left running from `project_dir`: the CLI starts each plugin in a
+    process group of its own, so the dynamic provider host outlives a kill of the CLI's group."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(project_dir) in cmdline:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def test_up_without_checkpoints_killed_mid_run_is_followed_by_an_up_that_adopts_what_it_wrote(
     external_project, kestra_standin
 ):
@@ -159,8 +176,9 @@ def test_up_without_checkpoints_killed_mid_run_is_followed_by_an_up_that_adopts_
         assert process.poll() is None, "pulumi up ended before it could be killed"
         assert time.monotonic() < deadline, "pulumi up did not start writing flows"
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the CLI, the program and the provider host at once
+    os.killpg(process.pid, signal.SIGKILL)  # the CLI and the program at once
     process.communicate(timeout=60)
+    _kill_orphans_of(external_project.dir)
     kestra_standin.control("DELETE", "faults")
     deadline = time.monotonic() + 30
     while any(r["status"] is None for r in kestra_standin.control("GET", "requests")):
