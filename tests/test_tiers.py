@@ -65,6 +65,8 @@ ALLOWED_SKIPS = {
     # Opt-in by design: Kestra publishes neither its server nor jdbc-postgres, so CI cannot build the
     # Kestra these tests boot (KESTRA_LAUNCHER); CI checks the rendered keys instead (test_config_keys).
     "tests/real_kestra/": 'pytest.mark.skipif(MISSING is not None, reason=f"{MISSING}; {real_kestra.HOW_TO_GET}")',
+    # The same opt-in, for the gke configuration read back from the kube tier's apiserver.
+    "tests/engine/test_kube_gke.py": 'pytest.mark.skipif(MISSING_KESTRA is not None, reason=f"{MISSING_KESTRA}; {real_kestra.HOW_TO_GET}")',
     # Opt-in by design: the kestra_model tier's real-plugin mode needs jars Maven Central does not
     # serve (KESTRA_PLUGINS_DIR, which .ci/run unsets); CI runs the masked mode's counterparts.
     "tests/kestra_model/test_kestra_model.py": "pytest.mark.skipif(REAL_PLUGINS != real, reason=reason)",

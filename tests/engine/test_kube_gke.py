@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import time
 
 import pytest
@@ -29,6 +30,7 @@ import yaml
 
 from tests.engine.conftest import ECHO_STORE_ENV, KESTRA_CHART_ENV, PROJECT_ID
 from tests.engine.test_lifecycle import UP, summary
+from tests.support import real_kestra
 from tests.support.echo_cloud import live_resources
 
 pytestmark = pytest.mark.kube
@@ -238,3 +240,102 @@ def test_keep_data_keeps_the_cloud_data_and_leaves_the_cluster_empty(kube_projec
     assert ("gcp:sql/databaseInstance:DatabaseInstance", "instance") in kept
     assert ("gcp:storage/bucket:Bucket", "internal-storage") in kept
     assert not any(t == "gcp:container/cluster:Cluster" for t, _ in kept)
+
+
+MISSING_KESTRA = real_kestra.missing()
+
+
+def _decoded(secret: dict) -> dict[str, str]:
+    return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+
+
+@pytest.mark.real_kestra
+@pytest.mark.skipif(MISSING_KESTRA is not None, reason=f"{MISSING_KESTRA}; {real_kestra.HOW_TO_GET}")
+def test_what_the_apiserver_holds_boots_a_real_kestra_and_runs_a_flow(kube_project, kube_standin, kube_control_plane):
+    """The configuration as Kubernetes holds it after `up` — the ConfigMap, the mounted configuration
+    Secret, the environment Secret and each Deployment's command line and variables, all read back
+    from the apiserver — boots a real Kestra 1.1 on PostgreSQL, one JVM per Deployment, and runs a
+    flow to SUCCESS. Replaced, and only these (tests/real_kestra, the same rule): the database host
+    and the CA path (Cloud SQL's private IP and the ConfigMap mount do not exist here), the internal
+    storage (GCS needs Google), the mount paths of the two files, and each JVM's ports."""
+    from tests.real_kestra.test_rendered_configuration_boots import (
+        FLOW, NAMESPACE as FLOW_NAMESPACE, assert_only_database_and_storage_replaced)
+    from kestra.client import KestraClient
+
+    plane, project = kube_control_plane, kube_project
+    workdir = real_kestra.workdir("kestra-kube-")
+    jvms: list[real_kestra.KestraJvm] = []
+    pg = None
+    try:
+        project.pulumi(*UP)
+        database_password = one_output(state_resources(project), "gcp:sql/user:User", "user")["password"]
+        public = plane.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/kestra-config")["data"]["_default.yml"]
+        found = deployments(plane)
+        assert sorted(found) == sorted(f"kestra-{c}" for c in COMPONENTS)
+        pods = {}
+        for component in COMPONENTS:
+            spec = found[f"kestra-{component}"]["spec"]["template"]["spec"]
+            kestra = next(c for c in spec["containers"] if c["name"] == f"kestra-{component}")
+            # `sh -c "exec /app/kestra server <component> \\ ..."`: the launcher's arguments, with the
+            # script's line continuations joined as sh joins them.
+            arguments = shlex.split(kestra["command"][2].replace("\\\n", " "))
+            assert arguments[:2] == ["exec", "/app/kestra"]
+            [config_volume] = [v for v in spec["volumes"] if "secret" in v]
+            env_secrets = [f["secretRef"]["name"] for f in kestra.get("envFrom") or [] if "secretRef" in f]
+            pods[component] = {
+                "args": arguments[2:],
+                "env": {e["name"]: e["value"] for e in kestra.get("env") or [] if "value" in e},
+                "config_secret": config_volume["secret"]["secretName"],
+                "env_secrets": env_secrets,
+            }
+        [config_secret] = {p["config_secret"] for p in pods.values()}
+        secret = _decoded(plane.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{config_secret}"))["secrets.yml"]
+
+        pg = real_kestra.Postgres(workdir / "pg", real_kestra.free_ports(1, 15432, 15532)[0], database_password,
+                                  tls=True).start()
+        storage = workdir / "storage"
+        booted_public = real_kestra.local_database_and_storage(public, port=pg.port, storage=storage, ca_file=pg.ca_file)
+        assert_only_database_and_storage_replaced(public, booted_public)
+        assert "sslmode=verify-ca" in yaml.safe_load(booted_public)["datasources"]["postgres"]["url"]
+        files = {"/app/confs/_default.yml": workdir / "confs" / "_default.yml",
+                 "/app/secrets/secrets.yml": workdir / "secrets" / "secrets.yml"}
+        files["/app/confs/_default.yml"].parent.mkdir()
+        files["/app/secrets/secrets.yml"].parent.mkdir()
+        files["/app/confs/_default.yml"].write_text(booted_public)
+        files["/app/secrets/secrets.yml"].write_text(secret)
+
+        free = iter(real_kestra.free_ports(2 * len(pods), 18200, 18300))
+        ports = {}
+        for component, pod in sorted(pods.items()):
+            env = {}
+            for name in pod["env_secrets"]:
+                env.update(_decoded(plane.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")))
+            env.update(pod["env"])
+            mounted = env["MICRONAUT_CONFIG_FILES"].split(",")
+            assert set(mounted) <= set(files), mounted
+            env["MICRONAUT_CONFIG_FILES"] = ",".join(str(files[path]) for path in mounted)
+            ports[component] = (next(free), next(free))
+            jvms.append(real_kestra.KestraJvm(pod["args"], env, api_port=ports[component][0],
+                                              management_port=ports[component][1],
+                                              log=workdir / f"{component}.log").start())
+        for jvm in jvms:
+            jvm.wait_healthy()
+        url = f"http://127.0.0.1:{ports['webserver'][0]}"
+        with KestraClient(url, kube_standin.username, kube_standin.password, deadline=120) as client:
+            client.create_flow(FLOW)
+            execution = client.trigger_execution(FLOW_NAMESPACE, "rendered")
+            execution = real_kestra.wait_for_execution(client, execution["id"])
+        assert execution["state"]["current"] == "SUCCESS", execution
+        connections, encrypted = pg.connections(), pg.ssl_connections()
+        assert connections > 0 and encrypted == connections
+        print(f"\n[kube] read back from the apiserver, booted {', '.join(' '.join(j.args) for j in jvms)} on "
+              f"PostgreSQL {pg.version()}: flow SUCCESS, {connections} connections over SSL")
+    finally:
+        for jvm in jvms:
+            jvm.stop()
+        if pg is not None:
+            pg.stop()
+        project.pulumi("destroy", "--yes")
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
