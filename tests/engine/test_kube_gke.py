@@ -259,8 +259,7 @@ def test_what_the_apiserver_holds_boots_a_real_kestra_and_runs_a_flow(kube_proje
     and the CA path (Cloud SQL's private IP and the ConfigMap mount do not exist here), the internal
     storage (GCS needs Google), the mount paths of the two files, and each JVM's ports."""
     from tests.real_kestra.test_rendered_configuration_boots import (
-        FLOW, NAMESPACE as FLOW_NAMESPACE, assert_only_database_and_storage_replaced)
-    from kestra.client import KestraClient
+        assert_only_database_and_storage_replaced, ports as free_ports, postgres_port, run_flow)
 
     plane, project = kube_control_plane, kube_project
     workdir = real_kestra.workdir("kestra-kube-")
@@ -291,8 +290,7 @@ def test_what_the_apiserver_holds_boots_a_real_kestra_and_runs_a_flow(kube_proje
         [config_secret] = {p["config_secret"] for p in pods.values()}
         secret = _decoded(plane.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{config_secret}"))["secrets.yml"]
 
-        pg = real_kestra.Postgres(workdir / "pg", real_kestra.free_ports(1, 15432, 15532)[0], database_password,
-                                  tls=True).start()
+        pg = real_kestra.Postgres(workdir / "pg", postgres_port(), database_password, tls=True).start()
         storage = workdir / "storage"
         booted_public = real_kestra.local_database_and_storage(public, port=pg.port, storage=storage, ca_file=pg.ca_file)
         assert_only_database_and_storage_replaced(public, booted_public)
@@ -304,7 +302,7 @@ def test_what_the_apiserver_holds_boots_a_real_kestra_and_runs_a_flow(kube_proje
         files["/app/confs/_default.yml"].write_text(booted_public)
         files["/app/secrets/secrets.yml"].write_text(secret)
 
-        free = iter(real_kestra.free_ports(2 * len(pods), 18200, 18300))
+        free = iter(free_ports(2 * len(pods)))
         ports = {}
         for component, pod in sorted(pods.items()):
             env = {}
@@ -320,11 +318,7 @@ def test_what_the_apiserver_holds_boots_a_real_kestra_and_runs_a_flow(kube_proje
                                               log=workdir / f"{component}.log").start())
         for jvm in jvms:
             jvm.wait_healthy()
-        url = f"http://127.0.0.1:{ports['webserver'][0]}"
-        with KestraClient(url, kube_standin.username, kube_standin.password, deadline=120) as client:
-            client.create_flow(FLOW)
-            execution = client.trigger_execution(FLOW_NAMESPACE, "rendered")
-            execution = real_kestra.wait_for_execution(client, execution["id"])
+        execution = run_flow(f"http://127.0.0.1:{ports['webserver'][0]}", kube_standin.username, kube_standin.password)
         assert execution["state"]["current"] == "SUCCESS", execution
         connections, encrypted = pg.connections(), pg.ssl_connections()
         assert connections > 0 and encrypted == connections

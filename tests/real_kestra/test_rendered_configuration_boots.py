@@ -75,8 +75,8 @@ def assert_only_database_and_storage_replaced(original: str, booted: str) -> Non
     assert changed <= allowed, f"changed beyond the database host and the storage: {sorted(changed - allowed)}"
 
 
-def run_flow(url: str) -> dict:
-    with KestraClient(url, USERNAME, PASSWORD, deadline=120) as client:
+def run_flow(url: str, username: str = USERNAME, password: str = PASSWORD) -> dict:
+    with KestraClient(url, username, password, deadline=120) as client:
         client.create_flow(FLOW)
         execution = client.trigger_execution(NAMESPACE, "rendered")
         return real_kestra.wait_for_execution(client, execution["id"])
