@@ -25,12 +25,11 @@ import pulumi
 import yaml
 
 from infra.kv_and_secrets import GCP_KV_KEYS
-from kestra.resources import Dashboard, Flow, KestraConnection, KvEntry, NamespaceFile
+from kestra.resources import Dashboard, KestraConnection, KvEntry, NamespaceFile, NamespaceFlows, subflow_calls
 
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FLOW_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 _GCP_MARKERS = ("io.kestra.plugin.gcp.", "secret('GCP_SERVICE_ACCOUNT')", 'secret("GCP_SERVICE_ACCOUNT")')
-_SUBFLOW_TYPES = ("io.kestra.plugin.core.flow.Subflow",)
 # libyaml's safe loader when PyYAML was built with it: the same documents and errors as
 # yaml.SafeLoader, read about 10x faster, which counts when the tree holds hundreds of flows (the
 # program reads the whole tree on every preview and up).
@@ -96,19 +95,6 @@ def _load_yaml(path: Path, origin: str) -> dict:
     return document
 
 
-def _subflow_refs(node: Any) -> set[tuple[str, str]]:
-    refs: set[tuple[str, str]] = set()
-    if isinstance(node, dict):
-        if node.get("type") in _SUBFLOW_TYPES and isinstance(node.get("flowId"), str):
-            refs.add((str(node.get("namespace")), node["flowId"]))
-        for value in node.values():
-            refs |= _subflow_refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            refs |= _subflow_refs(value)
-    return refs
-
-
 def _refuse_duplicate(flows_dir: Path, repo_root: Path, path: Path, document: dict) -> None:
     """A flow file declaring the namespace and id that another file owns is refused naming both.
 
@@ -161,7 +147,7 @@ def discover(flows_dir: Path, repo_root: Optional[Path] = None) -> Catalogue:
                         flow_id=path.stem,
                         origin=origin,
                         source=path.read_text(encoding="utf-8"),
-                        subflows=tuple(sorted(_subflow_refs([document.get(k) for k in ("tasks", "errors", "finally")]))),
+                        subflows=tuple(sorted(subflow_calls([document.get(k) for k in ("tasks", "errors", "finally")]))),
                     )
                 )
         for path in sorted((ns_dir / "files").rglob("*")) if (ns_dir / "files").is_dir() else []:
@@ -321,21 +307,29 @@ class FlowsDeployment(pulumi.ComponentResource):
                 opts=stored,
             )
 
-        by_key = {(f.namespace, f.flow_id): f for f in flows}
-        self.flows: dict[str, Flow] = {}
+        # One resource per namespace: the engine's cost grows with its steps and its state, so a
+        # catalogue of hundreds of flows costs a step per namespace, while the resource's diff still
+        # names each flow (docs/flows-as-code.md, "Performance of a large catalogue").
+        by_namespace: dict[str, dict[str, str]] = {}
         for spec, source in plan.flows:
-            before = [r for k, r in self.kv_entries.items() if k.startswith(f"{spec.namespace}/")]
-            before += [r for k, r in self.namespace_files.items() if k.startswith(f"{spec.namespace}:")]
-            before += [self.flows[f"{ns}/{fid}"] for ns, fid in spec.subflows if (ns, fid) in by_key]
-            self.flows[f"{spec.namespace}/{spec.flow_id}"] = Flow(
-                f"{spec.namespace}/{spec.flow_id}",
+            by_namespace.setdefault(spec.namespace, {})[spec.flow_id] = source
+        self.flow_sets: dict[str, NamespaceFlows] = {}
+        self.flows: dict[str, NamespaceFlows] = {}
+        callees = namespace_callees(flows)
+        for namespace in namespace_order(callees):
+            before = [r for k, r in self.kv_entries.items() if k.startswith(f"{namespace}/")]
+            before += [r for k, r in self.namespace_files.items() if k.startswith(f"{namespace}:")]
+            before += [self.flow_sets[callee] for callee in callees[namespace]]
+            self.flow_sets[namespace] = NamespaceFlows(
+                f"{namespace}/flows",
                 connection=args.connection,
-                namespace=spec.namespace,
-                flow_id=spec.flow_id,
-                source=source,
-                origin=spec.origin,
+                namespace=namespace,
+                flows=by_namespace[namespace],
+                directory=f"{args.flows_dir.name}/{namespace}",
                 opts=pulumi.ResourceOptions.merge(ready, pulumi.ResourceOptions(depends_on=before)),
             )
+            for flow_id in by_namespace[namespace]:
+                self.flows[f"{namespace}/{flow_id}"] = self.flow_sets[namespace]
         self.dashboards = {
             spec.dashboard_id: Dashboard(
                 f"dashboards/{spec.dashboard_id}",
@@ -378,6 +372,40 @@ def _callees_first(flows: Sequence[FlowSpec]) -> list[FlowSpec]:
 
     for spec in flows:
         visit(spec, ())
+    return ordered
+
+
+def _namespace_graph(flows: Sequence[FlowSpec]) -> dict[str, set[str]]:
+    """namespace -> the other namespaces whose flows its flows call as subflows."""
+    present = {f.namespace for f in flows}
+    keys = {(f.namespace, f.flow_id) for f in flows}
+    graph: dict[str, set[str]] = {ns: set() for ns in present}
+    for spec in flows:
+        graph[spec.namespace] |= {ns for ns, fid in spec.subflows if (ns, fid) in keys and ns != spec.namespace}
+    return graph
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def namespace_callees(flows: Sequence[FlowSpec]) -> dict[str, list[str]]:
+    """namespace -> the namespaces whose flows must be written before its own: those its flows
+    call, except where they call back (namespaces calling each other are written side by side)."""
+    graph = _namespace_graph(flows)
+    return {ns: sorted(c for c in graph[ns] if ns not in _reach(graph, c)) for ns in sorted(graph)}
+
+
+def namespace_order(callees: dict[str, list[str]]) -> list[str]:
+    """The namespaces of `callees`, each after those it must wait for (else alphabetical)."""
+    ordered: list[str] = []
+    while len(ordered) < len(callees):
+        ordered += [ns for ns in callees if ns not in ordered and set(callees[ns]) <= set(ordered)][:1]
     return ordered
 
 

@@ -44,12 +44,14 @@ keep these class names and this module path stable, and keep this module free of
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
 import json
 import math
 import posixpath
+import threading
 from typing import Any, Optional
 
 import pulumi
@@ -352,6 +354,15 @@ class FlowProvider(_KestraProvider):
     def remove(self, client: KestraClient, props: dict) -> None:
         client.delete_flow(props["namespace"], props["flow_id"])
 
+    def delete(self, _id: str, props: dict) -> None:
+        # A state written before flows were grouped by namespace holds one Flow per flow; the
+        # current program declares a NamespaceFlows instead, and the engine deletes the old Flow
+        # after the new resource has adopted its flow. Deleting it then would remove the flow
+        # from Kestra: hand it over instead.
+        if _claimed(props.get("tenant") or "main", props.get("namespace"), props.get("flow_id")):
+            return
+        super().delete(_id, props)
+
 
 class NamespaceFileProvider(_KestraProvider):
     """A text file in a namespace's storage, identified by (tenant, namespace, path)."""
@@ -510,6 +521,368 @@ class DashboardProvider(_KestraProvider):
         client.delete_dashboard(props["dashboard_id"])
 
 
+# -- flows grouped by namespace ----------------------------------------------------------------
+
+# The flows a NamespaceFlows resource declared in this provider host (its `check`, which the
+# engine runs for every declared resource before it deletes any resource the program dropped).
+# A Flow resource of an older state whose flow is here hands it over instead of deleting it.
+_CLAIMS: set[tuple[str, str, str]] = set()
+_CLAIMS_LOCK = threading.Lock()
+
+
+def _claim(tenant: str, namespace: str, flow_ids) -> None:
+    with _CLAIMS_LOCK:
+        _CLAIMS.update((tenant, namespace, flow_id) for flow_id in flow_ids)
+
+
+def _claimed(tenant: str, namespace: Any, flow_id: Any) -> bool:
+    with _CLAIMS_LOCK:
+        return (tenant, namespace, flow_id) in _CLAIMS
+
+
+# Requests one resource operation keeps in flight. Kestra validates and stores each flow on its
+# own; a few at once keep its cores busy while one request waits on the network or the database.
+FLOW_WRITERS = 4
+_EXECUTOR: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The provider host's pool for flow requests (its threads keep their keep-alive sessions)."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = concurrent.futures.ThreadPoolExecutor(FLOW_WRITERS * 4, thread_name_prefix="kestra-flows")
+        return _EXECUTOR
+
+
+def subflow_calls(node: Any) -> set[tuple[str, str]]:
+    """(namespace, flowId) of every `io.kestra.plugin.core.flow.Subflow` task under `node`."""
+    calls: set[tuple[str, str]] = set()
+    if isinstance(node, dict):
+        if node.get("type") == "io.kestra.plugin.core.flow.Subflow" and isinstance(node.get("flowId"), str):
+            calls.add((str(node.get("namespace")), node["flowId"]))
+        for value in node.values():
+            calls |= subflow_calls(value)
+    elif isinstance(node, list):
+        for value in node:
+            calls |= subflow_calls(value)
+    return calls
+
+
+def flow_key(namespace: str, flow_id: str) -> str:
+    """The property of a NamespaceFlows resource holding one flow's source: ``namespace/id``, as
+    flows are named everywhere else, so the engine's diff names each flow that changes."""
+    return f"{namespace}/{flow_id}"
+
+
+def _flow_keys(props: dict) -> list[str]:
+    return sorted(k for k in props if "/" in k)
+
+
+def _waves(namespace: str, sources: dict[str, str]) -> list[list[str]]:
+    """Flow keys in waves: every subflow a flow calls in this namespace is in an earlier wave."""
+    calls = {}
+    for key, source in sources.items():
+        parsed, _ = _yaml_problem(source)
+        found = subflow_calls([parsed.get(k) for k in ("tasks", "errors", "finally")]) if parsed else set()
+        calls[key] = {flow_key(ns, fid) for ns, fid in found if ns == namespace} & set(sources) - {key}
+    waves, done = [], set()
+    while len(done) < len(calls):
+        wave = sorted(k for k in calls if k not in done and calls[k] <= done)
+        if not wave:  # a cycle (the program refuses them): write the rest together
+            wave = sorted(set(calls) - done)
+        waves.append(wave)
+        done.update(wave)
+    return waves
+
+
+@dataclasses.dataclass
+class _Written:
+    key: str
+    previous: Optional[str]  # the source Kestra held before (None: the flow was created)
+    revision: Any
+
+
+class NamespaceFlowsProvider(ResourceProvider):
+    """Every flow of one namespace, one property per flow (`flow_key` → YAML source).
+
+    Per flow it keeps the promises of `FlowProvider` (module doc): offline `check` naming the file
+    and field, a `diff` of parsed YAML without HTTP, one request per created flow and a read then a
+    write per changed one (never a PUT of a missing flow), adoption of a flow that exists, drift
+    on `read`, "not found" taken as done on delete. On top:
+
+    - ``check`` keeps the old text of a flow whose new text means the same (comments, layout), so
+      the engine's own diff, which compares texts, names only flows that really change;
+    - writes go callees first (a flow after the subflows it calls in this namespace), up to
+      `FLOW_WRITERS` at a time; flows dropped from the inputs are deleted only after every write
+      succeeded;
+    - an operation that fails undoes its own writes before it reports the failure (a created flow
+      is deleted, a replaced one gets its previous source back), so the state the engine keeps,
+      which is the one before the operation, still describes Kestra.
+    """
+
+    serialize_as_secret_always = False
+    identity = ("tenant", "namespace")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _origin(props: dict, key: str) -> str:
+        directory = props.get("directory")
+        flow_id = key.split("/", 1)[1]
+        return f"{directory}/{flow_id}.yaml" if isinstance(directory, str) and directory else ""
+
+    def _describe(self, props: dict, key: str) -> str:
+        origin = self._origin(props, key)
+        return f"flow {key}" + (f" ({origin})" if origin else "")
+
+    @staticmethod
+    def _client(props: dict) -> KestraClient:
+        return KestraClient(
+            props["url"],
+            props["username"],
+            props["password"],
+            props.get("tenant") or "main",
+            deadline=props.get("deadline") or DEFAULT_DEADLINE,
+            reuse_connections=True,
+            ca_certificate=props.get("ca_certificate") or None,
+        )
+
+    def _each(self, props: dict, keys: list[str], action, *, stop_on_error: bool = True) -> tuple[dict, dict]:
+        """Runs `action(client, key)` for every key, at most `FLOW_WRITERS` at a time, in `keys`
+        order; returns (results, errors), each by key. After a failure no further key is started
+        unless `stop_on_error` is False. A Kestra error names the flow and its file."""
+        failed = threading.Event()
+
+        def run(key: str):
+            try:
+                with self._client(props) as client:
+                    return action(client, key)
+            except KestraApiError as exc:
+                exc.obj = self._describe(props, key)
+                failed.set()
+                raise
+            except Exception:
+                failed.set()
+                raise
+
+        slots = threading.Semaphore(FLOW_WRITERS)
+        futures = {}
+        for key in keys:
+            slots.acquire()
+            if stop_on_error and failed.is_set():
+                slots.release()
+                break
+            future = _executor().submit(run, key)
+            future.add_done_callback(lambda _done: slots.release())
+            futures[key] = future
+        results, errors = {}, {}
+        for key, future in futures.items():
+            try:
+                results[key] = future.result()
+            except Exception as exc:  # noqa: BLE001 - returned to the caller, which reports it
+                errors[key] = exc
+        return results, errors
+
+    def _write(self, props: dict, keys: list[str], exists: set[str]) -> tuple[list[_Written], dict, dict]:
+        """Writes `keys` wave by wave. Returns (writes made, revisions, errors)."""
+        namespace = props["namespace"]
+        written: list[_Written] = []
+        revisions: dict = {}
+
+        def write(client: KestraClient, key: str) -> tuple[Optional[_Written], Any]:
+            flow_id, source = key.split("/", 1)[1], props[key]
+            if key not in exists:
+                try:
+                    doc = client.create_flow(source)
+                    return _Written(key, None, doc.get("revision")), doc.get("revision")
+                except KestraApiError as exc:
+                    if not exc.already_exists:
+                        raise
+            try:
+                live = client.get_flow(namespace, flow_id)
+            except KestraNotFound:
+                doc = client.create_flow(source)
+                return _Written(key, None, doc.get("revision")), doc.get("revision")
+            if _same_yaml(live.get("source"), source):
+                return None, live.get("revision")
+            doc = client._put_existing_flow(namespace, flow_id, source)
+            return _Written(key, live.get("source"), doc.get("revision")), doc.get("revision")
+
+        waves = _waves(namespace, {k: props[k] for k in keys})
+        for wave in waves:
+            results, errors = self._each(props, wave, write)
+            for key, (made, revision) in results.items():
+                revisions[key] = revision
+                if made is not None:
+                    written.append(made)
+            if errors:
+                return written, revisions, errors
+        return written, revisions, {}
+
+    def _undo(self, props: dict, written: list[_Written]) -> list[str]:
+        """Reverts `written`, callers before their subflows; returns what could not be reverted."""
+        namespace = props["namespace"]
+        by_key = {w.key: w for w in written}
+
+        def undo(client: KestraClient, key: str) -> None:
+            flow_id = key.split("/", 1)[1]
+            if by_key[key].previous is None:
+                try:
+                    client.delete_flow(namespace, flow_id)
+                except KestraNotFound:
+                    pass
+            else:
+                client.put_flow(namespace, flow_id, by_key[key].previous, exists=True)
+
+        _, errors = self._each(props, [w.key for w in reversed(written)], undo, stop_on_error=False)
+        return [str(exc) for exc in errors.values()]
+
+    def _fail(self, props: dict, errors: dict, written: list[_Written]) -> None:
+        problems = self._undo(props, written)
+        first = next(iter(errors.values()))
+        if problems:
+            note = "; these writes could not be undone (run `pulumi refresh`): " + "; ".join(problems)
+            raise KestraApiError(f"{first}{note}") from first
+        raise first
+
+    def _outs(self, props: dict, revisions: dict) -> dict:
+        outs = {k: v for k, v in props.items() if k != "__provider" and v is not None}
+        outs["revisions"] = dict(sorted(revisions.items()))
+        return outs
+
+    # -- the provider --------------------------------------------------------------------------
+
+    def check(self, olds: dict, news: dict) -> CheckResult:
+        props = dict(news)
+        if props.get("tenant") is None:
+            props["tenant"] = "main"  # Kestra OSS's only tenant
+        namespace = props.get("namespace")
+        what = f"flows of namespace {namespace}"
+        failures: list[CheckFailure] = []
+        for key in (*CONNECTION_KEYS, "namespace"):
+            value = props.get(key)
+            if not _is_unknown(value) and (not isinstance(value, str) or not value.strip()):
+                failures.append(CheckFailure(key, f"{what}: {key} must be a non-empty string"))
+        url = props.get("url")
+        if isinstance(url, str) and not _is_unknown(url) and not url.startswith(("http://", "https://")):
+            failures.append(CheckFailure("url", f"{what}: url must start with http:// or https://"))
+        ca = props.get("ca_certificate")
+        if ca is not None and not _is_unknown(ca) and (
+            not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca
+        ):
+            failures.append(CheckFailure("ca_certificate", f"{what}: ca_certificate must be PEM text"))
+        for key in _flow_keys(props):
+            source = props[key]
+            if _is_unknown(source):
+                continue
+            in_namespace, _, flow_id = key.partition("/")
+            reasons = []
+            if in_namespace != namespace and not _is_unknown(namespace):
+                reasons.append(f"the property names namespace {in_namespace!r}, not {namespace!r}")
+            parsed, problem = _yaml_problem(source)
+            if problem:
+                reasons.append(problem)
+            else:
+                for field, expected in (("id", flow_id), ("namespace", in_namespace)):
+                    inside = parsed.get(field)
+                    if not inside:
+                        reasons.append(f"the source has no '{field}'")
+                    elif inside != expected:
+                        reasons.append(f"the source says {field}: {inside!r} but the resource expects {expected!r}")
+            failures += [CheckFailure(key, f"{self._describe(props, key)}: {r}") for r in reasons]
+            old = olds.get(key)
+            if not reasons and old != source and _same_yaml(old, source):
+                props[key] = old  # the same flow: no diff shown, no write (Kestra keeps this text)
+        if isinstance(namespace, str) and not _is_unknown(namespace):
+            _claim(props["tenant"], namespace, [k.split("/", 1)[1] for k in _flow_keys(props)])
+        return CheckResult(props, failures)
+
+    def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
+        replaces = [k for k in self.identity if _changed(olds.get(k), news.get(k))]
+        keys = set(_flow_keys(olds)) | set(_flow_keys(news))
+        flows = sorted(k for k in keys if not _same_yaml(olds.get(k), news.get(k)) or _is_unknown(news.get(k)))
+        connection = [k for k in (*CONNECTION_KEYS, *CONNECTION_EXTRAS) if _changed(olds.get(k), news.get(k))]
+        result = DiffResult(changes=bool(replaces or flows or connection), replaces=replaces)
+        result.diffs = replaces + flows + connection  # type: ignore[attr-defined]
+        return result
+
+    def create(self, props: dict) -> CreateResult:
+        keys = _flow_keys(props)
+        written, revisions, errors = self._write(props, keys, exists=set())
+        if errors:
+            self._fail(props, errors, written)
+        return CreateResult(props["namespace"], self._outs(props, revisions))
+
+    def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
+        old_keys, new_keys = set(_flow_keys(olds)), set(_flow_keys(news))
+        connection_moved = any(_changed(olds.get(k), news.get(k)) for k in (*CONNECTION_KEYS, *CONNECTION_EXTRAS))
+        revisions = dict(olds.get("revisions") or {})
+        if connection_moved:  # verify every flow where the state now says Kestra is
+            to_write = sorted(new_keys)
+        else:
+            to_write = sorted(k for k in new_keys if k not in old_keys or not _same_yaml(olds.get(k), news.get(k)))
+        written, wrote_revisions, errors = self._write(news, to_write, exists=old_keys & set(to_write))
+        if errors:
+            self._fail(news, errors, written)
+        revisions.update(wrote_revisions)
+        removed = sorted(old_keys - new_keys)
+        namespace = olds["namespace"]
+
+        def remove(client: KestraClient, key: str) -> None:
+            try:
+                client.delete_flow(namespace, key.split("/", 1)[1])
+            except KestraNotFound:
+                pass
+
+        _, errors = self._each(olds, removed, remove)
+        if errors:
+            raise next(iter(errors.values()))
+        for key in removed:
+            revisions.pop(key, None)
+        revisions = {k: v for k, v in revisions.items() if k in new_keys}
+        return UpdateResult(self._outs(news, revisions))
+
+    def read(self, id_: str, props: dict) -> ReadResult:
+        namespace = props["namespace"]
+        keys = _flow_keys(props)
+
+        def live(client: KestraClient, key: str) -> Optional[dict]:
+            try:
+                return client.get_flow(namespace, key.split("/", 1)[1])
+            except KestraNotFound:
+                return None
+
+        results, errors = self._each(props, keys, live)
+        if errors:
+            raise next(iter(errors.values()))
+        outs = {k: v for k, v in props.items() if k not in keys and k != "revisions"}
+        revisions = {}
+        for key in keys:
+            doc = results[key]
+            if doc is None:
+                continue  # deleted in Kestra: the next `up` creates it again
+            outs[key] = props[key] if _same_yaml(doc.get("source"), props[key]) else doc.get("source")
+            revisions[key] = doc.get("revision")
+        outs["revisions"] = revisions
+        inputs = {k: v for k, v in outs.items() if k not in ("revisions", "__provider")}
+        return ReadResult(id_ or namespace, outs, inputs)
+
+    def delete(self, _id: str, props: dict) -> None:
+        namespace = props["namespace"]
+
+        def remove(client: KestraClient, key: str) -> None:
+            try:
+                client.delete_flow(namespace, key.split("/", 1)[1])
+            except KestraNotFound:
+                pass
+
+        _, errors = self._each(props, _flow_keys(props), remove)
+        if errors:
+            raise next(iter(errors.values()))
+
+
 def _options(opts: Optional[pulumi.ResourceOptions], *secret_outputs: str) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(
         opts, pulumi.ResourceOptions(additional_secret_outputs=["password", *secret_outputs])
@@ -627,3 +1000,33 @@ class Dashboard(pulumi.dynamic.Resource, module="kestra", name="Dashboard"):
     ) -> None:
         props = {**connection.props(), "source": source, "origin": origin, "dashboard_id": None}
         super().__init__(DashboardProvider(), resource_name, props, _options(opts))
+
+
+class NamespaceFlows(pulumi.dynamic.Resource, module="kestra", name="NamespaceFlows"):
+    """Every flow of one namespace as one resource, one property per flow (see
+    `NamespaceFlowsProvider`): a catalogue of hundreds of flows costs the engine a step per
+    namespace, not per flow, while its diff still names each flow (``namespace/id``) that is
+    added, changed or removed.
+
+    `flows` maps each flow id to its YAML source, whose ``id`` and ``namespace`` must match;
+    `directory` (e.g. ``flows/dev.testing``) names the files in messages (``<directory>/<id>.yaml``).
+    Takes over, without deleting anything in Kestra, the flows that `Flow` resources of an earlier
+    state held.
+    """
+
+    namespace: pulumi.Output[str]
+    revisions: pulumi.Output[dict]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: KestraConnection,
+        namespace: str,
+        flows: dict[str, pulumi.Input[str]],
+        directory: Optional[str] = None,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        props = {**connection.props(), "namespace": namespace, "directory": directory, "revisions": None}
+        props.update({flow_key(namespace, flow_id): source for flow_id, source in sorted(flows.items())})
+        super().__init__(NamespaceFlowsProvider(), resource_name, props, _options(opts))
