@@ -1,4 +1,5 @@
-"""Deploys the `flows/` tree to Kestra: one resource per flow, namespace file, KV entry, dashboard.
+"""Deploys the `flows/` tree to Kestra: one resource per namespace's flows, and one per namespace
+file, KV entry and dashboard.
 
 Layout read by `discover()`:
 - `flows/<namespace>/<flow_id>.yaml` — a flow (the file stem is its id);
@@ -6,7 +7,10 @@ Layout read by `discover()`:
 - `flows/<namespace>/dashboards/<id>.yaml` — a dashboard.
 
 Resource names are derived from those paths only, so adding a file never renames (and so never
-replaces) another resource, and removing a file deletes exactly its object on the next `up`.
+replaces) another resource, and removing a file deletes exactly its object on the next `up`. The
+flows of a namespace are one `NamespaceFlows` resource with a property per flow (``<namespace>/<id>``):
+the engine's cost grows with its number of steps and the size of its state, so hundreds of flows
+cost a step per namespace, while a preview still names each flow that is added, changed or removed.
 Every namespace that holds flows receives the stack's KV entries (`infra/kv_and_secrets.py`), so flows
 never carry a project, bucket or dataset name. In the local profile, flows that need GCP are left
 out rather than deployed to fail.
@@ -267,7 +271,9 @@ class FlowsDeployment(pulumi.ComponentResource):
     """Everything under flows/ as Kestra objects, waiting for Kestra (`depends_on`) first.
 
     KV entries and namespace files of a namespace are written before its flows, and a flow that
-    calls a subflow is written after it, so triggers that start on save find what they need.
+    calls a subflow is written after it (within a namespace by the provider, across namespaces by
+    dependencies between their resources, except between namespaces that call each other), so
+    triggers that start on save find what they need.
     Does not create namespaces explicitly (Kestra OSS creates them implicitly) and does not delete
     objects it did not create.
     """

@@ -34,6 +34,10 @@ Provider behaviour, common to the four:
   gone (empty id). ``delete`` treats "not found" as done (for a dashboard, Kestra 1.1's 409
   "doesn't exists"); a namespace file is deleted only if a read shows it exists.
 
+Flows: `NamespaceFlows` holds every flow of a namespace, one property per flow, and is what the
+program declares; `Flow` (one flow) remains for states written before, and hands its flow over to
+a `NamespaceFlows` that declares it instead of deleting it (`FlowProvider.delete`).
+
 Serialization: `pulumi.dynamic.Resource` pickles the provider with dill. A provider class defined
 in an importable module (not ``__main__``) is pickled by reference (``kestra.resources.FlowProvider``
 plus an empty instance dict), so the state holds no code; the provider host (``python -m
