@@ -1,4 +1,5 @@
-"""Deploys the `flows/` tree to Kestra: one resource per flow, namespace file, KV entry, dashboard.
+"""Deploys the `flows/` tree to Kestra: one resource per namespace holding its flows, one per
+namespace file, KV entry and dashboard.
 
 Layout read by `discover()`:
 - `flows/<namespace>/<flow_id>.yaml` — a flow (the file stem is its id);
