@@ -24,6 +24,7 @@ _EXPORTS = {
     "NamespaceFile": "kestra.resources",
     "KvEntry": "kestra.resources",
     "Dashboard": "kestra.resources",
+    "NamespaceFlows": "kestra.resources",
 }
 
 __all__ = sorted(_EXPORTS)

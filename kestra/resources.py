@@ -832,7 +832,7 @@ class NamespaceFlowsProvider(ResourceProvider):
             self._fail(news, errors, written)
         revisions.update(wrote_revisions)
         removed = sorted(old_keys - new_keys)
-        namespace = olds["namespace"]
+        namespace = news["namespace"]  # the same as before: a change of namespace replaces
 
         def remove(client: KestraClient, key: str) -> None:
             try:
@@ -840,7 +840,9 @@ class NamespaceFlowsProvider(ResourceProvider):
             except KestraNotFound:
                 pass
 
-        _, errors = self._each(olds, removed, remove)
+        # With the new connection, as every write above: the old password may be refused now
+        # (rotated in the same `up`), and the flows live where the new url points.
+        _, errors = self._each(news, removed, remove)
         if errors:
             raise next(iter(errors.values()))
         for key in removed:

@@ -14,8 +14,13 @@ from pack_support import (
 )
 
 # Dynamic resources of kestra/resources.py and the properties Kestra shows to anyone who can
-# read the namespace.
+# read the namespace. A NamespaceFlows resource holds every flow of a namespace, each flow's
+# source in a property of its own named `<namespace>/<flow_id>` (FLOW_PROPERTIES); Flow, one flow
+# per resource, is what programs declared before and their states and previews still hold.
+NAMESPACE_FLOWS = "pulumi-python:dynamic/kestra:NamespaceFlows"
+FLOW_PROPERTIES = "<namespace>/<flow_id>"
 KESTRA_CONTENT = {
+    NAMESPACE_FLOWS: FLOW_PROPERTIES,
     "pulumi-python:dynamic/kestra:Flow": "source",
     "pulumi-python:dynamic/kestra:Dashboard": "source",
     "pulumi-python:dynamic/kestra:NamespaceFile": "content",
@@ -53,17 +58,31 @@ def check_kestra_sources(args: StackValidationArgs, report: ReportViolation) -> 
         for path, value in secret_paths(resource.urn).items():
             secrets |= _candidates(path, value)
     for resource in args.resources:
-        key = KESTRA_CONTENT.get(resource.resource_type)
-        if key is None or is_secret(resource.urn, key):
-            continue
-        text = prop(resource.props, key)
-        if not isinstance(text, str):
-            text = json.dumps(plain(text)) if text not in (None, UNKNOWN) else ""
-        if any(s in text for s in secrets):
-            report(f"resource '{resource.name}' ({resource.resource_type}): {key} contains the value of one "
-                   f"of the stack's secrets, which Kestra shows in plaintext to anyone who can read the "
-                   f"namespace. Fix: reference it as {{{{ secret('NAME') }}}} (the runtime's SECRET_* "
-                   f"variables) instead of pasting it. {exception_hint(policy)}", resource.urn)
+        for subject, key, field in _shown(resource):
+            if is_secret(resource.urn, key):
+                continue
+            text = prop(resource.props, key)
+            if not isinstance(text, str):
+                text = json.dumps(plain(text)) if text not in (None, UNKNOWN) else ""
+            if any(s in text for s in secrets):
+                report(f"{subject}: {field} contains the value of one of "
+                       f"the stack's secrets, which Kestra shows in plaintext to anyone who can read the "
+                       f"namespace. Fix: reference it as {{{{ secret('NAME') }}}} (the runtime's SECRET_* "
+                       f"variables) instead of pasting it. {exception_hint(policy)}", resource.urn)
+
+
+def _shown(resource) -> list[tuple[str, str, str]]:
+    """(what the message names, property, what it holds) for each property of `resource` that
+    Kestra shows."""
+    key = KESTRA_CONTENT.get(resource.resource_type)
+    where = f"resource '{resource.name}' ({resource.resource_type})"
+    if key is None:
+        return []
+    if key != FLOW_PROPERTIES:
+        return [(where, key, key)]
+    # Every top-level property holding a flow: the other inputs (url, namespace, directory...)
+    # have no '/' in their names.
+    return [(f"flow '{k}' of {where}", k, "source") for k in sorted(resource.props) if "/" in k]
 
 
 NO_STACK_SECRET = stack_policy(

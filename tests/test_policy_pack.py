@@ -225,6 +225,46 @@ def test_a_flow_holding_a_secret_config_value_is_refused_on_upstreams_host(pack,
     assert [p for p, _ in found] == ["kestra-objects-hold-no-stack-secret"], found
 
 
+NAMESPACE_FLOWS = "pulumi-python:dynamic/kestra:NamespaceFlows"
+
+
+def namespace_flows(**flows: Any) -> dict:
+    """The properties of a `<ns>/flows` resource: its connection and one `dev.testing/<id>` per flow."""
+    return {"url": "http://127.0.0.1:8080", "username": "admin@kestra.io", "password": secret("Kestra-pw-81b2c"),
+            "tenant": "main", "namespace": "dev.testing", "directory": "flows/dev.testing",
+            **{f"dev.testing/{fid}": source for fid, source in flows.items()}}
+
+
+def test_a_leaky_flow_among_the_flows_of_a_namespace_is_named(pack, monkeypatch):
+    configure(pack, monkeypatch, {"kestra-gcp:kestraPassword": "Kestra-pw-81b2c"}, ["kestra-gcp:kestraPassword"])
+    leaky = "id: leaky\nnamespace: dev.testing\nlabels:\n  note: Kestra-pw-81b2c\n"
+    clean = "id: clean\nnamespace: dev.testing\nlabels:\n  note: \"{{ secret('KESTRA_PASSWORD') }}\"\n"
+    also_leaky = "id: zz_also\nnamespace: dev.testing\n# Kestra-pw-81b2c\n"
+    found = pack.analyze_stack([(NAMESPACE_FLOWS, "dev.testing/flows",
+                                 namespace_flows(clean=clean, leaky=leaky, zz_also=also_leaky))])
+    assert [p for p, _ in found] == ["kestra-objects-hold-no-stack-secret"] * 2, found
+    for (_, message), flow in zip(found, ("leaky", "zz_also")):
+        assert message.startswith(
+            f"flow 'dev.testing/{flow}' of resource 'dev.testing/flows' ({NAMESPACE_FLOWS}): source contains the "
+            "value of one of the stack's secrets, which Kestra shows in plaintext"), message
+        assert "Kestra-pw-81b2c" not in message
+    # Clean flows pass, and so does the connection's own password (a secret, not shown by Kestra).
+    assert pack.analyze_stack([(NAMESPACE_FLOWS, "dev.testing/flows", namespace_flows(clean=clean))]) == []
+    # A flow source sent as a secret is not shown in plaintext by the state either way: the
+    # policy judges only what is plain, as for the other types.
+    assert pack.analyze_stack([(NAMESPACE_FLOWS, "dev.testing/flows", namespace_flows(leaky=secret(leaky)))]) == []
+
+
+def test_a_namespace_resource_whose_flow_is_still_unknown_passes_the_preview(pack, monkeypatch):
+    from pulumi.runtime.rpc import UNKNOWN as UNKNOWN_VALUE
+
+    configure(pack, monkeypatch, {"kestra-gcp:kestraPassword": "Kestra-pw-81b2c"}, ["kestra-gcp:kestraPassword"])
+    props = namespace_flows(later=UNKNOWN_VALUE, leaky="id: leaky\nnamespace: dev.testing\n# Kestra-pw-81b2c\n")
+    found = pack.analyze_stack([(NAMESPACE_FLOWS, "dev.testing/flows", props)])
+    assert len(found) == 1 and found[0][1].startswith(
+        f"flow 'dev.testing/leaky' of resource 'dev.testing/flows' ({NAMESPACE_FLOWS}): source contains"), found
+
+
 def test_our_hosts_secret_key_variable_still_counts(pack, monkeypatch):
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"kestra-gcp:postgresPassword": POSTGRES_PASSWORD}))
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["kestra-gcp:postgresPassword"]))
@@ -412,6 +452,10 @@ STACK_CASES = [
        {key: "note: {{ secret('KESTRA_PASSWORD') }}\n"}, {"kestra-gcp:kestraPassword": KESTRA_PASSWORD})
       for t, key in (("pulumi-python:dynamic/kestra:Flow", "source"), ("pulumi-python:dynamic/kestra:Dashboard", "source"),
                      ("pulumi-python:dynamic/kestra:NamespaceFile", "content"), ("pulumi-python:dynamic/kestra:KvEntry", "value"))],
+    # One property per flow, named <namespace>/<flow_id>; the message names the flow too.
+    ("kestra-objects-hold-no-stack-secret", "pulumi-python:dynamic/kestra:NamespaceFlows",
+     {"dev.testing/leaky": f"note: {KESTRA_PASSWORD}\n"}, "source contains the value of one of the stack's secrets",
+     {"dev.testing/clean": "note: {{ secret('KESTRA_PASSWORD') }}\n"}, {"kestra-gcp:kestraPassword": KESTRA_PASSWORD}),
 ]
 
 

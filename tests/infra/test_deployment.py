@@ -1,4 +1,5 @@
-"""FlowsDeployment under mocks: one resource per file, KV per namespace, ordering and secrets."""
+"""FlowsDeployment under mocks: one resource per namespace holding its flows, one per namespace file,
+KV entry and dashboard; ordering and secrets."""
 
 from pathlib import Path
 
@@ -10,11 +11,12 @@ from infra.deployment import FlowsDeployment, FlowsDeploymentArgs, FlowsTreeErro
 from kestra.resources import KestraConnection
 from tests.support.pulumi_harness import REPO_ROOT, run_stack
 
-FLOW_T = "pulumi-python:dynamic/kestra:Flow"
+FLOWS_T = "pulumi-python:dynamic/kestra:NamespaceFlows"
+OLD_FLOW_T = "pulumi-python:dynamic/kestra:Flow"  # one resource per flow: programs before NamespaceFlows
 FILE_T = "pulumi-python:dynamic/kestra:NamespaceFile"
 KV_T = "pulumi-python:dynamic/kestra:KvEntry"
 DASH_T = "pulumi-python:dynamic/kestra:Dashboard"
-KESTRA_TYPES = (FLOW_T, FILE_T, KV_T, DASH_T)
+KESTRA_TYPES = (FLOWS_T, FILE_T, KV_T, DASH_T)
 PROJECT = "acme-data-123"
 
 # The repository's flow catalogue, written out here rather than derived by the code under test.
@@ -66,19 +68,40 @@ def local_run():
     return run_stack({})
 
 
+def flow_properties(resource) -> dict[str, str]:
+    """The flows a NamespaceFlows resource holds: property `<namespace>/<flow_id>` → YAML source."""
+    return {k: v for k, v in resource.inputs.items() if "/" in k}
+
+
+def deployed_flows(run) -> dict[str, tuple[str, str]]:
+    """Every flow deployed: `<namespace>/<flow_id>` → (the resource holding it, its source)."""
+    found: dict[str, tuple[str, str]] = {}
+    for resource in run.of_type(FLOWS_T):
+        for key, source in flow_properties(resource).items():
+            assert key not in found, f"{key} is held twice"
+            found[key] = (resource.name, source)
+    return found
+
+
 def test_every_flow_file_and_dashboard_becomes_a_resource(gcp_run):
-    flows = {r.name: r for r in gcp_run.of_type(FLOW_T)}
+    assert gcp_run.of_type(OLD_FLOW_T) == []
+    sets = {r.name: r for r in gcp_run.of_type(FLOWS_T)}
+    assert set(sets) == {f"{ns}/flows" for ns in NAMESPACES}  # one per namespace
+    for name, flow_set in sets.items():
+        namespace = name.removesuffix("/flows")
+        assert flow_set.inputs["namespace"] == namespace
+        # The provider names each flow's file in its errors as <directory>/<id>.yaml.
+        assert flow_set.inputs["directory"] == f"flows/{namespace}"
+        assert flow_set.parent_type == "kestra-gcp:infra:FlowsDeployment"
+    flows = deployed_flows(gcp_run)
     assert set(flows) == ALL_FLOWS
-    for name, flow in flows.items():
-        namespace, flow_id = name.split("/")
-        origin = f"flows/{namespace}/{flow_id}.yaml"
-        assert flow.inputs["namespace"] == namespace
-        assert flow.inputs["flow_id"] == flow_id
-        assert flow.inputs["origin"] == origin
-        if name != DEMO_FLOW:
-            source = (REPO_ROOT / origin).read_text(encoding="utf-8")
-            assert flow.inputs["source"] == source, "flows are deployed byte for byte"
-        assert flow.parent_type == "kestra-gcp:infra:FlowsDeployment"
+    for key, (holder, source) in flows.items():
+        namespace, flow_id = key.split("/")
+        assert holder == f"{namespace}/flows"
+        origin = f"{sets[holder].inputs['directory']}/{flow_id}.yaml"
+        assert (REPO_ROOT / origin).is_file(), origin
+        if key != DEMO_FLOW:
+            assert source == (REPO_ROOT / origin).read_text(encoding="utf-8"), "flows are deployed byte for byte"
     files = {(r.inputs["namespace"], r.inputs["path"]) for r in gcp_run.of_type(FILE_T)}
     assert files == NAMESPACE_FILES
     for r in gcp_run.of_type(FILE_T):
@@ -128,14 +151,20 @@ def test_everything_waits_for_healthy_kestra_and_the_gcp_grants(gcp_run):
         assert all(a.urn in r.dependencies for a in awaited), r.name
 
 
-def test_flows_wait_for_their_namespace_kv_files_and_subflows(gcp_run):
+def test_flows_wait_for_their_namespace_kv_and_files(gcp_run):
     urns = {r.name: r.urn for r in gcp_run.resources if r.type in KESTRA_TYPES}
-    parent = gcp_run.one(FLOW_T, "dev.testing/parent_service")
-    assert urns["dev.testing/critical_service_subflow"] in parent.dependencies
-    assert urns["dev.testing/kv/GCS_BUCKET"] in parent.dependencies
+    for flow_set in gcp_run.of_type(FLOWS_T):
+        namespace = flow_set.inputs["namespace"]
+        for key in KV_KEYS:
+            assert urns[f"{namespace}/kv/{key}"] in flow_set.dependencies, (namespace, key)
+        for other in NAMESPACES - {namespace}:
+            assert urns[f"{other}/kv/GCS_BUCKET"] not in flow_set.dependencies, (namespace, other)
+    dev = gcp_run.one(FLOWS_T, "dev.testing/flows")
     for namespace, path in NAMESPACE_FILES:
-        assert urns[f"{namespace}/files{path}"] in parent.dependencies
-    assert urns["gcp.ecommerce/kv/GCS_BUCKET"] not in parent.dependencies
+        assert urns[f"{namespace}/files{path}"] in dev.dependencies
+    # parent_service calls critical_service_subflow in its own namespace: both in one resource,
+    # whose provider writes the callee first (tests/kestra/test_namespace_flows.py).
+    assert {"dev.testing/parent_service", "dev.testing/critical_service_subflow"} <= set(flow_properties(dev))
 
 
 def test_connection_password_is_secret_everywhere(gcp_run):
@@ -146,8 +175,9 @@ def test_connection_password_is_secret_everywhere(gcp_run):
 
 
 def test_local_profile_skips_gcp_flows_and_gcp_kv(local_run):
-    deployed = {r.name for r in local_run.of_type(FLOW_T)}
-    assert deployed == LOCAL_FLOWS
+    assert set(deployed_flows(local_run)) == LOCAL_FLOWS
+    # A namespace whose every flow is skipped gets no resource.
+    assert {r.name for r in local_run.of_type(FLOWS_T)} == {f"{f.split('/')[0]}/flows" for f in LOCAL_FLOWS}
     assert set(local_run.outputs["skippedFlows"]) == GCP_FLOWS
     keys = {e.inputs["key"] for e in local_run.of_type(KV_T)}
     assert keys == set(COMMON_KV_KEYS) and not keys & set(GCP_KV_KEYS)
@@ -159,11 +189,17 @@ def test_flow_resources_are_exported(gcp_run):
 
 # --- a private flows tree, to prove naming stability and file removal -------------------------
 
-def _tree(root: Path, names):
+def _tree(root: Path, names, calls=()):
+    """Flows (namespace, id) under `root`; `calls` lists (caller, callee) pairs of (namespace, id)
+    where the caller runs the callee as a subflow."""
     for ns, fid in names:
         path = root / ns / f"{fid}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"id: {fid}\nnamespace: {ns}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+        tasks = "".join(f"  - id: call_{i}\n    type: io.kestra.plugin.core.flow.Subflow\n"
+                        f"    namespace: {c_ns}\n    flowId: {c_id}\n"
+                        for i, (caller, (c_ns, c_id)) in enumerate(calls) if caller == (ns, fid))
+        path.write_text(f"id: {fid}\nnamespace: {ns}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
+                        f"    message: hi\n{tasks}")
     return root
 
 
@@ -184,7 +220,9 @@ def _deploy(flows_dir, **extra):
 
 
 def _names(run):
-    return {(r.type, r.name) for r in run.resources if r.type in KESTRA_TYPES}
+    """Resources (type, name), and each flow as ("flow", its property, the resource holding it)."""
+    names = {(r.type, r.name) for r in run.resources if r.type in KESTRA_TYPES}
+    return names | {("flow", key, holder) for key, (holder, _) in deployed_flows(run).items()}
 
 
 def test_adding_a_file_renames_nothing_and_removing_one_drops_only_it(tmp_path):
@@ -194,10 +232,28 @@ def test_adding_a_file_renames_nothing_and_removing_one_drops_only_it(tmp_path):
     after_add = _names(_deploy(flows_dir))
     assert before < after_add
     assert after_add - before == {
-        (FLOW_T, "a.ns/alpha"), (FLOW_T, "b.ns/aardvark"), (KV_T, "a.ns/kv/GIT_BRANCH"),
+        (FLOWS_T, "a.ns/flows"), ("flow", "a.ns/alpha", "a.ns/flows"), ("flow", "b.ns/aardvark", "b.ns/flows"),
+        (KV_T, "a.ns/kv/GIT_BRANCH"),
     }
     (flows_dir / "b.ns" / "gamma.yaml").unlink()
-    assert after_add - _names(_deploy(flows_dir)) == {(FLOW_T, "b.ns/gamma")}
+    assert after_add - _names(_deploy(flows_dir)) == {("flow", "b.ns/gamma", "b.ns/flows")}
+
+
+def test_a_namespace_waits_for_the_namespaces_it_calls_but_not_for_one_calling_back(tmp_path):
+    flows_dir = _tree(
+        tmp_path / "flows",
+        [("a.ns", "caller"), ("b.ns", "callee"), ("c.ns", "ping"), ("c.ns", "peng"), ("d.ns", "pong"),
+         ("d.ns", "pang"), ("e.ns", "alone")],
+        # c.ns and d.ns call each other without a flow cycle (which the program refuses).
+        calls=[(("a.ns", "caller"), ("b.ns", "callee")),
+               (("c.ns", "ping"), ("d.ns", "pong")), (("d.ns", "pang"), ("c.ns", "peng"))],
+    )
+    run = _deploy(flows_dir)
+    sets = {r.name: r for r in run.of_type(FLOWS_T)}
+    depends = {(a, b) for a in sets for b in sets if sets[b].urn in sets[a].dependencies}
+    # a.ns's flows are written after b.ns's; namespaces calling each other cannot both wait, so
+    # neither does (Kestra does not refuse a flow whose subflow is missing yet).
+    assert depends == {("a.ns/flows", "b.ns/flows")}
 
 
 DEMO = """\
@@ -221,7 +277,7 @@ def test_demo_schedule_follows_the_stack(tmp_path, enabled):
     path.parent.mkdir(parents=True)
     path.write_text(DEMO)
     run = _deploy(tmp_path / "flows", demo_schedule_enabled=enabled)
-    source = run.one(FLOW_T, "gcp.ecommerce/debug_demo").inputs["source"]
+    source = run.one(FLOWS_T, "gcp.ecommerce/flows").inputs["gcp.ecommerce/debug_demo"]
     assert yaml.safe_load(source)["triggers"][0]["disabled"] is (not enabled)
 
 

@@ -33,11 +33,13 @@ from kestra.resources import (
     KvEntryProvider,
     NamespaceFile,
     NamespaceFileProvider,
+    NamespaceFlows,
+    NamespaceFlowsProvider,
 )
 from tests.kestra.conftest import flow_source
 
 REPO = Path(__file__).resolve().parents[2]
-PROVIDERS = [FlowProvider, NamespaceFileProvider, KvEntryProvider, DashboardProvider]
+PROVIDERS = [FlowProvider, NamespaceFileProvider, KvEntryProvider, DashboardProvider, NamespaceFlowsProvider]
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # pulumi.runtime.rpc._special_secret_sig
 
 
@@ -56,6 +58,19 @@ def test_provider_holds_no_session_after_use(standin, conn):
     provider.create(provider.check({}, props).inputs)
     assert vars(provider) == {}
     assert serialize_provider(provider) == before  # nothing picked up: no session, socket or client
+
+
+def test_namespace_flows_provider_holds_no_session_nor_pool_after_use(standin, conn):
+    # Its requests run on a pool of the provider host: neither the pool nor a client may end up
+    # in the provider, which the engine pickles into the state at every update.
+    provider = NamespaceFlowsProvider()
+    before = serialize_provider(provider)
+    props = {**conn, "__provider": before, "namespace": "dev.testing", "directory": "flows/dev.testing",
+             **{f"dev.testing/{fid}": flow_source(fid) for fid in ("a", "b", "c", "d", "e")}}
+    created = provider.create(provider.check({}, props).inputs)
+    provider.read("dev.testing", {**created.outs, "__provider": before})
+    assert vars(provider) == {}
+    assert serialize_provider(provider) == before
 
 
 def test_host_can_unpickle_from_the_project_directory():
@@ -79,10 +94,11 @@ def test_host_can_unpickle_from_the_project_directory():
 
 
 def test_package_exports_are_lazy():
-    code = "import sys, kestra.client, kestra; print('pulumi' in sys.modules, kestra.Flow.__module__)"
+    code = ("import sys, kestra.client, kestra; "
+            "print('pulumi' in sys.modules, kestra.Flow.__module__, kestra.NamespaceFlows.__module__)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "kestra.resources"]
+    assert done.stdout.split() == ["False", "kestra.resources", "kestra.resources"]
 
 
 # -- registration under Pulumi mocks ------------------------------------------------------------
@@ -126,6 +142,8 @@ def test_resources_register_with_readable_types_and_secret_password():
     KvEntry("kv-key", connection=conn, namespace="dev.testing", key="SA", value="{}", secret=True)
     KvEntry("kv-output", connection=conn, namespace="dev.testing", key="TOKEN", value=pulumi.Output.secret("t"))
     Dashboard("dash", connection=conn, source="id: d\ntitle: T\ncharts: []\n")
+    NamespaceFlows("dev.testing/flows", connection=conn, namespace="dev.testing", directory="flows/dev.testing",
+                   flows={"hello": flow_source(), "bye": flow_source("bye")})
     _sync_await(wait_for_rpcs())
 
     seen = recorder.seen
@@ -136,6 +154,7 @@ def test_resources_register_with_readable_types_and_secret_password():
         "kv-key": "pulumi-python:dynamic/kestra:KvEntry",
         "kv-output": "pulumi-python:dynamic/kestra:KvEntry",
         "dash": "pulumi-python:dynamic/kestra:Dashboard",
+        "dev.testing/flows": "pulumi-python:dynamic/kestra:NamespaceFlows",
     }
     for record in seen.values():
         assert "password" in record["secret"] and "password" in record["additional"]
@@ -144,3 +163,7 @@ def test_resources_register_with_readable_types_and_secret_password():
     assert "value" not in seen["kv-bucket"]["secret"]
     assert "value" in seen["kv-key"]["secret"] and "value" in seen["kv-key"]["additional"]
     assert "value" in seen["kv-output"]["secret"]  # a secret Output stays wrapped
+    # One property per flow, named as the engine's diff shows it; sources are not secret.
+    flows = seen["dev.testing/flows"]
+    assert {"dev.testing/hello", "dev.testing/bye", "namespace", "directory"} <= flows["keys"]
+    assert not {"dev.testing/hello", "dev.testing/bye"} & flows["secret"]

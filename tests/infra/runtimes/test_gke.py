@@ -349,8 +349,10 @@ def test_the_release_depends_on_both(gke_run):
 
 def test_flows_wait_for_the_release(gke_run):
     release = gke_run.one(RELEASE)
-    for flow in gke_run.of_type("pulumi-python:dynamic/kestra:Flow"):
-        assert release.urn in flow.dependencies, flow.name
+    flow_sets = gke_run.of_type("pulumi-python:dynamic/kestra:NamespaceFlows")
+    assert flow_sets
+    for flows in flow_sets:
+        assert release.urn in flows.dependencies, flows.name
 
 
 def test_writes_to_the_internal_storage_wait_for_workload_identity_and_the_grant_not_the_release(gke_run):
@@ -741,7 +743,9 @@ def test_the_stack_gives_its_gke_kestra_the_optional_secrets(configured_run):
 
 
 def test_flows_reach_kestra_over_https_verifying_the_stacks_ca(gke_run):
-    for flow in gke_run.of_type("pulumi-python:dynamic/kestra:Flow"):
+    flow_sets = gke_run.of_type("pulumi-python:dynamic/kestra:NamespaceFlows")
+    assert flow_sets
+    for flow in flow_sets:
         assert flow.inputs["url"] == f"https://{MOCK_GLOBAL_ADDRESS}"
         assert flow.inputs["ca_certificate"] == gke_run.outputs["kestraCaCertificate"]
         assert flow.inputs["deadline"] >= 600  # the load balancer takes minutes to pass health checks
