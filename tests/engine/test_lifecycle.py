@@ -114,7 +114,7 @@ def test_a_flow_edited_in_kestra_shows_as_drift_after_refresh_and_up_restores_it
     deploy(external_project, kestra_standin)
     namespace, flow_id = "dev.testing", "python_multi_step"
     original = (external_project.dir / "flows" / namespace / f"{flow_id}.yaml").read_text()
-    edited = original.replace("tasks:", "labels:\n  edited: in-the-ui\ntasks:", 1)
+    edited = original.replace("\ntasks:", "\nlabels:\n  edited: in-the-ui\ntasks:", 1)
     assert edited != original
     kestra_put_flow(kestra_standin, namespace, flow_id, edited)
 
@@ -144,7 +144,7 @@ def test_a_changed_flow_file_is_named_in_the_preview_and_only_it_is_written(exte
     flows_dir = external_project.dir / "flows"
     namespace, flow_id = "dev.testing", "python_multi_step"
     path = flows_dir / namespace / f"{flow_id}.yaml"
-    changed = path.read_text().replace("tasks:", "labels:\n  team: data\ntasks:", 1)
+    changed = path.read_text().replace("\ntasks:", "\nlabels:\n  team: data\ntasks:", 1)
     path.write_text(changed)
     # Another flow of the namespace changes its comments and layout only, at the same time.
     reformatted = flows_dir / namespace / "java_hello_world.yaml"
