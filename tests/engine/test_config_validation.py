@@ -74,7 +74,7 @@ def test_readme_stack_file_external_profile_previews_cleanly(engine_project, kes
     engine_project.set_config({"kestraPassword": kestra_standin.password}, secret=True)
     run = engine_project.pulumi("preview", "--diff")
     _assert_config_accepted(run)
-    assert "kestra:Flow" in run.output
+    assert "kestra:NamespaceFlows" in run.output  # the flows, one resource per namespace
 
 
 def test_readme_stack_file_as_shipped_stops_on_the_placeholder_and_creates_nothing(engine_project):

@@ -205,7 +205,10 @@ VIOLATIONS = [
               r"resource 'public' \(kubernetes:core/v1:Service\): spec\.type is LoadBalancer.*Fix: keep the Service ClusterIP"),
     Violation("password-in-a-flow", "external_project", "flows/dev.testing/leaky.yaml", "", "{password}",
               "kestra-objects-hold-no-stack-secret",
-              r"resource 'dev\.testing/leaky' \(pulumi-python:dynamic/kestra:Flow\): source contains the value of "
+              # The flows of a namespace are one resource (kestra.resources.NamespaceFlows): the message
+              # names the flow, then the resource holding it.
+              r"flow 'dev\.testing/leaky' of resource 'dev\.testing/flows' "
+              r"\(pulumi-python:dynamic/kestra:NamespaceFlows\)[^\n]*contains the value of "
               r"one of the stack's secrets.*Fix: reference it as \{\{ secret\('NAME'\) \}\}"),
 ]
 

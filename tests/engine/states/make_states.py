@@ -6,8 +6,8 @@ gke profiles on the echo provider plugins and the Kestra stand-in, then `pulumi 
 
 Each profile leaves two files here: ``<profile>.json``, the exported state (secrets encrypted with
 the engine tests' passphrase), and ``<profile>.Pulumi.dev.yaml``, the stack file it was made with
-(its config and the salt those secrets are encrypted with); ``flows/`` holds the flows deployed
-(``flowsDir``). Kestra's address is pinned
+(its config and the salt those secrets are encrypted with); ``flows/`` (gcp, gke) or
+``external-flows/`` (external) holds the flows deployed (``flowsDir``). Kestra's address is pinned
 (`STANDIN_PORT`, `GKE_ADDRESS`) so that the upgrade test can serve Kestra where the state says it is.
 """
 
@@ -42,6 +42,20 @@ USERNAME = "admin@kestra.io"
 PASSWORD = "Passw0rd!x"  # the stand-in's default login (tests/support/kestra_standin.py)
 # One flow keeps the fixtures small: its namespace still gets every KV entry the profile sets.
 FLOWS = ("dev.testing/gcs_connection_test.yaml",)
+# The external profile (Kestra at a URL; only Kestra objects in the state) holds several flows in
+# two namespaces, one calling another as a subflow (none uses GCP, which this profile leaves out): the state of one resource per flow that the
+# upgrade to one resource per namespace must take over without touching Kestra.
+EXTERNAL_FLOWS = (
+    "dev.testing/critical_service_subflow.yaml",
+    "dev.testing/java_hello_world.yaml",
+    "dev.testing/parent_service.yaml",
+    "gcp.ecommerce/debug_demo.yaml",
+)
+
+
+def fixture_flows(profile: str) -> tuple[Path, tuple[str, ...]]:
+    """(the folder here holding the flows `profile`'s state deployed, those flows)."""
+    return (HERE / "external-flows", EXTERNAL_FLOWS) if profile == "external" else (HERE / "flows", FLOWS)
 # Where the state says the program was (the data files' asset paths), instead of a temporary folder.
 PROGRAM_DIR = "/src/kestra-gcp"
 
@@ -58,10 +72,13 @@ def profile_config(profile: str) -> tuple[dict, dict]:
                 "managementPort": str(STANDIN_PORT + 1)}, {"kestraPassword": PASSWORD}
     if profile == "gke":
         return {**common, "profile": "gke"}, {"kestraPassword": PASSWORD}
+    if profile == "external":
+        return {"profile": "local", "kestraUrl": f"http://127.0.0.1:{STANDIN_PORT}", "kestraUsername": USERNAME,
+                "flowsDir": "fixture-flows"}, {"kestraPassword": PASSWORD}
     raise ValueError(f"no fixture profile {profile!r}")
 
 
-def copy_program(program: Path, destination: Path) -> None:
+def copy_program(program: Path, destination: Path, profile: str) -> None:
     destination.mkdir(parents=True)
     for name in PROJECT_FILES:
         source = program / name
@@ -69,8 +86,9 @@ def copy_program(program: Path, destination: Path) -> None:
             shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(source, destination / name)
-    for flows in (destination / "fixture-flows", HERE / "flows"):
-        for flow in FLOWS:
+    here, flows_of_profile = fixture_flows(profile)
+    for flows in (destination / "fixture-flows", here):
+        for flow in flows_of_profile:
             (flows / flow).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(program / "flows" / flow, flows / flow)
     (destination / "venv").symlink_to(Path(sys.prefix), target_is_directory=True)
@@ -92,10 +110,10 @@ def make_state(program: Path, profile: str) -> None:
         sys.exit("needs the Pulumi CLI and the echo plugins: scripts/install-tools")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        copy_program(program, root / "project")
+        copy_program(program, root / "project", profile)
         project = EngineProject(root / "project", _engine_env(root, tools), tools)
         project.install_echo_plugins(echo)
-        args = ["--port", str(STANDIN_PORT)] if profile == "gcp" else [
+        args = ["--port", str(STANDIN_PORT)] if profile in ("gcp", "external") else [
             "--load-balancer", f"{GKE_ADDRESS}:443", "--echo-store", str(echo_store(root))]
         if profile == "gke":
             project.env[ECHO_EXTERNAL_ADDRESS_ENV] = GKE_ADDRESS
