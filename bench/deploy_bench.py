@@ -260,15 +260,18 @@ def desired_for(run: str, n: int, namespaces: list[str]) -> list[dict]:
     return [spread[i % len(namespaces)][i] for i in range(n)]
 
 
-def bench_once(n: int, split: int, server_factory) -> dict:
+def bench_once(n: int, split: int, server_factory, turn: int = 0) -> dict:
     """{run: {way: (requests, seconds)}}: the ways take turns on one server, each in its own
-    namespaces, so a busy machine slows them alike."""
+    namespaces, so a busy machine slows them alike; their order moves by `turn`, as a server may
+    answer more slowly the more flows it already holds."""
     results: dict[str, dict] = {run: {} for run in RUNS}
     with server_factory() as server:
         spaces = {"provider": ["bench.deploy.p"], "split": [f"bench.deploy.s{k}" for k in range(split)],
                   "1 writer": ["bench.deploy.w1"], "bare": ["bench.deploy.bare"], "unsafe": ["bench.deploy.unsafe"]}
         if not split:
             del spaces["split"]
+        order = list(spaces)
+        spaces = {way: spaces[way] for way in order[turn % len(order):] + order[:turn % len(order)]}
         engines = {way: Engine(server.conn()) for way in ("provider", "split", "1 writer")}
         every = [ns for names in spaces.values() for ns in names]
         server.clean(every)
@@ -303,8 +306,8 @@ def bench_once(n: int, split: int, server_factory) -> dict:
 def bench(n: int, split: int, repeat: int, server_factory) -> dict:
     """Best time of `repeat` rounds per run and way (request counts are the same every round)."""
     best: dict = {}
-    for _ in range(repeat):
-        for run, ways in bench_once(n, split, server_factory).items():
+    for turn in range(repeat):
+        for run, ways in bench_once(n, split, server_factory, turn).items():
             for way, (reqs, secs) in ways.items():
                 old = best.setdefault(run, {}).get(way)
                 best[run][way] = (reqs, secs if old is None else min(old[1], secs))
