@@ -361,8 +361,9 @@ class FlowProvider(_KestraProvider):
     def delete(self, _id: str, props: dict) -> None:
         # A state written before flows were grouped by namespace holds one Flow per flow; the
         # current program declares a NamespaceFlows instead, and the engine deletes the old Flow
-        # after the new resource has adopted its flow. Deleting it then would remove the flow
-        # from Kestra: hand it over instead.
+        # after the new resource has adopted its flow (pulumi/pulumi pkg/resource/deploy/
+        # step_generator.go, GenerateDeletes: after every registration, hence every Check).
+        # Deleting it then would remove the flow from Kestra: hand it over instead.
         if _claimed(props.get("tenant") or "main", props.get("namespace"), props.get("flow_id")):
             return
         super().delete(_id, props)
