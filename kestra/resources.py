@@ -177,6 +177,49 @@ def _sha256(content: Any) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _connection_failures(props: dict, identity: tuple[str, ...], what: str) -> list[CheckFailure]:
+    """Offline checks of the connection inputs and of the properties naming the object."""
+    failures = []
+    for key in (*CONNECTION_KEYS, *identity):
+        value = props.get(key)
+        if not _is_unknown(value) and (not isinstance(value, str) or not value.strip()):
+            failures.append(CheckFailure(key, f"{what}: {key} must be a non-empty string"))
+    url = props.get("url")
+    if isinstance(url, str) and not _is_unknown(url) and not url.startswith(("http://", "https://")):
+        failures.append(CheckFailure("url", f"{what}: url must start with http:// or https://"))
+    ca = props.get("ca_certificate")
+    if ca is not None and not _is_unknown(ca) and (
+        not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca
+    ):
+        failures.append(CheckFailure("ca_certificate", f"{what}: ca_certificate must be PEM text"))
+    return failures
+
+
+def _client_for(props: dict) -> KestraClient:
+    """A client for the Kestra the inputs name; one keep-alive connection per provider-host thread."""
+    return KestraClient(
+        props["url"],
+        props["username"],
+        props["password"],
+        props.get("tenant") or "main",
+        deadline=props.get("deadline") or DEFAULT_DEADLINE,
+        reuse_connections=True,
+        ca_certificate=props.get("ca_certificate") or None,
+    )
+
+
+def _flow_source_problems(parsed: dict, namespace: Any, flow_id: Any) -> list[str]:
+    """What is wrong with a parsed flow meant to be `namespace`/`flow_id` (unknowns pass)."""
+    reasons = []
+    for key, expected in (("id", flow_id), ("namespace", namespace)):
+        inside = parsed.get(key)
+        if not inside:
+            reasons.append(f"the source has no '{key}'")
+        elif not _is_unknown(expected) and inside != expected:
+            reasons.append(f"the source says {key}: {inside!r} but the resource expects {expected!r}")
+    return reasons
+
+
 class _KestraProvider(ResourceProvider, abc.ABC):
     """What the four providers share; subclasses fill in the object-specific parts."""
 
@@ -223,15 +266,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
         return f"{self.kind} {self.name(props)}" + (f" ({origin})" if isinstance(origin, str) and origin else "")
 
     def _client(self, props: dict) -> KestraClient:
-        return KestraClient(
-            props["url"],
-            props["username"],
-            props["password"],
-            props.get("tenant") or "main",
-            deadline=props.get("deadline") or DEFAULT_DEADLINE,
-            reuse_connections=True,  # one keep-alive connection per provider-host thread
-            ca_certificate=props.get("ca_certificate") or None,
-        )
+        return _client_for(props)
 
     def _outs(self, props: dict, extra: dict) -> dict:
         outs = {k: props[k] for k in self.input_keys if props.get(k) is not None}
@@ -252,19 +287,7 @@ class _KestraProvider(ResourceProvider, abc.ABC):
         props = dict(news)
         if props.get("tenant") is None:
             props["tenant"] = "main"  # Kestra OSS's only tenant
-        failures: list[CheckFailure] = []
-        for key in (*CONNECTION_KEYS, *self.identity):
-            value = props.get(key)
-            if not _is_unknown(value) and (not isinstance(value, str) or not value.strip()):
-                failures.append(CheckFailure(key, f"{self.describe(props)}: {key} must be a non-empty string"))
-        url = props.get("url")
-        if isinstance(url, str) and not _is_unknown(url) and not url.startswith(("http://", "https://")):
-            failures.append(CheckFailure("url", f"{self.describe(props)}: url must start with http:// or https://"))
-        ca = props.get("ca_certificate")
-        if ca is not None and not _is_unknown(ca) and (
-            not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca
-        ):
-            failures.append(CheckFailure("ca_certificate", f"{self.describe(props)}: ca_certificate must be PEM text"))
+        failures = _connection_failures(props, self.identity, self.describe(props))
         if not _is_unknown(props.get(self.content_key)):
             failures += [
                 CheckFailure(self.content_key, f"{self.describe(props)}: {reason}") for reason in self.normalize(props)
@@ -332,14 +355,7 @@ class FlowProvider(_KestraProvider):
         parsed, problem = _yaml_problem(props.get("source"))
         if problem:
             return [problem]
-        reasons = []
-        for key, prop in (("id", "flow_id"), ("namespace", "namespace")):
-            inside, expected = parsed.get(key), props.get(prop)
-            if not inside:
-                reasons.append(f"the source has no '{key}'")
-            elif not _is_unknown(expected) and inside != expected:
-                reasons.append(f"the source says {key}: {inside!r} but the resource expects {expected!r}")
-        return reasons
+        return _flow_source_problems(parsed, props.get("namespace"), props.get("flow_id"))
 
     def same(self, old: dict, new: dict) -> bool:
         return _same_yaml(old.get("source"), new.get("source"))
@@ -642,18 +658,6 @@ class NamespaceFlowsProvider(ResourceProvider):
         origin = self._origin(props, key)
         return f"flow {key}" + (f" ({origin})" if origin else "")
 
-    @staticmethod
-    def _client(props: dict) -> KestraClient:
-        return KestraClient(
-            props["url"],
-            props["username"],
-            props["password"],
-            props.get("tenant") or "main",
-            deadline=props.get("deadline") or DEFAULT_DEADLINE,
-            reuse_connections=True,
-            ca_certificate=props.get("ca_certificate") or None,
-        )
-
     def _each(self, props: dict, keys: list[str], action, *, stop_on_error: bool = True) -> tuple[dict, dict]:
         """Runs `action(client, key)` for every key, at most `FLOW_WRITERS` at a time, in `keys`
         order; returns (results, errors), each by key. After a failure no further key is started
@@ -662,7 +666,7 @@ class NamespaceFlowsProvider(ResourceProvider):
 
         def run(key: str):
             try:
-                with self._client(props) as client:
+                with _client_for(props) as client:
                     return action(client, key)
             except KestraApiError as exc:
                 exc.obj = self._describe(props, key)
@@ -726,6 +730,20 @@ class NamespaceFlowsProvider(ResourceProvider):
                 return written, revisions, errors
         return written, revisions, {}
 
+    def _delete_flows(self, props: dict, keys: list[str]) -> None:
+        """Deletes the flows of `keys` ("not found" is done); raises the first failure."""
+        namespace = props["namespace"]
+
+        def remove(client: KestraClient, key: str) -> None:
+            try:
+                client.delete_flow(namespace, key.split("/", 1)[1])
+            except KestraNotFound:
+                pass
+
+        _, errors = self._each(props, keys, remove)
+        if errors:
+            raise next(iter(errors.values()))
+
     def _undo(self, props: dict, written: list[_Written]) -> list[str]:
         """Reverts `written`, callers before their subflows; returns what could not be reverted."""
         namespace = props["namespace"]
@@ -765,19 +783,7 @@ class NamespaceFlowsProvider(ResourceProvider):
             props["tenant"] = "main"  # Kestra OSS's only tenant
         namespace = props.get("namespace")
         what = f"flows of namespace {namespace}"
-        failures: list[CheckFailure] = []
-        for key in (*CONNECTION_KEYS, "namespace"):
-            value = props.get(key)
-            if not _is_unknown(value) and (not isinstance(value, str) or not value.strip()):
-                failures.append(CheckFailure(key, f"{what}: {key} must be a non-empty string"))
-        url = props.get("url")
-        if isinstance(url, str) and not _is_unknown(url) and not url.startswith(("http://", "https://")):
-            failures.append(CheckFailure("url", f"{what}: url must start with http:// or https://"))
-        ca = props.get("ca_certificate")
-        if ca is not None and not _is_unknown(ca) and (
-            not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca
-        ):
-            failures.append(CheckFailure("ca_certificate", f"{what}: ca_certificate must be PEM text"))
+        failures = _connection_failures(props, ("namespace",), what)
         for key in _flow_keys(props):
             source = props[key]
             if _is_unknown(source):
@@ -790,12 +796,7 @@ class NamespaceFlowsProvider(ResourceProvider):
             if problem:
                 reasons.append(problem)
             else:
-                for field, expected in (("id", flow_id), ("namespace", in_namespace)):
-                    inside = parsed.get(field)
-                    if not inside:
-                        reasons.append(f"the source has no '{field}'")
-                    elif inside != expected:
-                        reasons.append(f"the source says {field}: {inside!r} but the resource expects {expected!r}")
+                reasons += _flow_source_problems(parsed, in_namespace, flow_id)
             failures += [CheckFailure(key, f"{self._describe(props, key)}: {r}") for r in reasons]
             old = olds.get(key)
             if not reasons and old != source and _same_yaml(old, source):
@@ -832,22 +833,10 @@ class NamespaceFlowsProvider(ResourceProvider):
         if errors:
             self._fail(news, errors, written)
         revisions.update(wrote_revisions)
-        removed = sorted(old_keys - new_keys)
-        namespace = news["namespace"]  # the same as before: a change of namespace replaces
-
-        def remove(client: KestraClient, key: str) -> None:
-            try:
-                client.delete_flow(namespace, key.split("/", 1)[1])
-            except KestraNotFound:
-                pass
-
         # With the new connection, as every write above: the old password may be refused now
-        # (rotated in the same `up`), and the flows live where the new url points.
-        _, errors = self._each(news, removed, remove)
-        if errors:
-            raise next(iter(errors.values()))
-        for key in removed:
-            revisions.pop(key, None)
+        # (rotated in the same `up`), and the flows live where the new url points. The namespace
+        # is the same as before: a change of namespace replaces.
+        self._delete_flows(news, sorted(old_keys - new_keys))
         revisions = {k: v for k, v in revisions.items() if k in new_keys}
         return UpdateResult(self._outs(news, revisions))
 
@@ -877,17 +866,7 @@ class NamespaceFlowsProvider(ResourceProvider):
         return ReadResult(id_ or namespace, outs, inputs)
 
     def delete(self, _id: str, props: dict) -> None:
-        namespace = props["namespace"]
-
-        def remove(client: KestraClient, key: str) -> None:
-            try:
-                client.delete_flow(namespace, key.split("/", 1)[1])
-            except KestraNotFound:
-                pass
-
-        _, errors = self._each(props, _flow_keys(props), remove)
-        if errors:
-            raise next(iter(errors.values()))
+        self._delete_flows(props, _flow_keys(props))
 
 
 def _options(opts: Optional[pulumi.ResourceOptions], *secret_outputs: str) -> pulumi.ResourceOptions:
